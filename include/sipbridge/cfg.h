@@ -1,0 +1,157 @@
+/*
+ * cfg.h - the daemon's configuration: typed objects read from an INI file.
+ *
+ * Sections are objects with a "type" key, as in Asterisk's pjsip.conf.  The
+ * core types (global, transport, control, database) are built in; each
+ * capability describes its own types with a struct cfg_type (a key schema,
+ * an optional semantic check and the key naming the SIP user part it owns)
+ * and the composition root (main.c) passes them to cfg_load().  cfg checks
+ * every section against its schema: unknown keys, bad values, missing
+ * required keys and two objects owning one user part are errors that name
+ * FILE:LINE and the key.  Loop thread only; a struct cfg is immutable once
+ * loaded and is swapped whole on reload.
+ */
+#ifndef SIPBRIDGE_CFG_H
+#define SIPBRIDGE_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "sipbridge/ini.h"
+
+#define CFG_DEFAULT_PATH "/etc/sipbridge/sipbridge.conf"
+
+/* An error list: each message is "FILE:LINE: text", owned by the list. */
+struct cfg_errors {
+    char **msgs;
+    size_t n;
+};
+
+void cfg_errors_add(struct cfg_errors *errs, const char *file, unsigned line,
+                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void cfg_errors_clear(struct cfg_errors *errs);
+
+/* ---- schemas, used by core and capability types alike ---- */
+
+enum cfg_kind {
+    CFG_STRING,  /* any non-empty string */
+    CFG_UINT,    /* decimal, within [min, max] */
+    CFG_BOOL,    /* yes/no/true/false/on/off/1/0 */
+    CFG_ENUM,    /* one of values[] */
+    CFG_SIZE,    /* bytes with optional K/M/G suffix (1024-based), [min, max] */
+    CFG_MODE,    /* octal file mode, e.g. 0660 */
+    CFG_HOSTPORT,/* ADDR:PORT, ADDR an IPv4 literal or [IPv6]; port 1..65535 */
+    CFG_REGEX,   /* POSIX extended regex, compiled to check it */
+    CFG_LOGLEVEL /* error|warning|notice|info|debug */
+};
+
+#define CFG_REQUIRED   0x1u /* must appear once */
+#define CFG_REPEATABLE 0x2u /* may appear more than once (else: error) */
+
+struct cfg_key {
+    const char *name;   /* exact key, or a pattern ending in '*' ("event_*",
+                           "@*") matching any key with that prefix */
+    enum cfg_kind kind;
+    unsigned flags;
+    unsigned long long min, max;    /* CFG_UINT, CFG_SIZE */
+    const char *const *values;      /* CFG_ENUM, NULL-terminated */
+};
+
+struct cfg_type {
+    const char *type;               /* value of "type=" */
+    const struct cfg_key *keys;     /* terminated by a {NULL} entry; "type"
+                                       itself is implicit */
+    const char *owner_key;          /* key holding the Request-URI user part
+                                       this object owns, or NULL */
+    bool singleton;                 /* at most one section of this type */
+    /* Extra checks beyond the schema; add errors, return 0 or -EINVAL. */
+    int (*check)(const struct ini_section *sec, struct cfg_errors *errs);
+};
+
+/* ---- core objects ---- */
+
+enum cfg_proto { CFG_PROTO_UDP, CFG_PROTO_TCP, CFG_PROTO_TLS };
+
+struct cfg_transport {
+    char *name;
+    enum cfg_proto protocol;
+    char *host;          /* address literal without brackets */
+    unsigned port;
+    int family;          /* AF_INET or AF_INET6 */
+    char *cert_file;     /* tls only */
+    char *priv_key_file; /* tls only */
+    const char *file;    /* where it was defined */
+    unsigned line;
+};
+
+struct cfg_global {
+    int log_level;           /* log_level (default notice) */
+    char *state_dir;         /* state_dir (default /var/lib/sipbridge) */
+    char *user_agent;        /* user_agent (default "sipbridge/VERSION") */
+    size_t udp_recv_buffer;  /* udp_recv_buffer (default 4M) */
+    bool debug;              /* debug: SIP trace at start (default no) */
+};
+
+struct cfg_control {
+    char *socket;         /* socket (default /run/sipbridge/control.sock) */
+    unsigned mode;        /* mode (default 0660) */
+    char *group;          /* group, or NULL: leave as created */
+    size_t max_line;      /* max_line (default 1M): longest request line */
+    size_t max_output;    /* max_output (default 8M): a client's unsent
+                             output past this disconnects it */
+};
+
+struct cfg_database {
+    char *name;           /* section name; capabilities refer to it */
+    char *conninfo;       /* libpq conninfo (required) */
+    unsigned max_queue;   /* max_queue (default 1000) pending queries */
+    unsigned retry_min_ms;/* retry_min (default 500) first reconnect delay */
+    unsigned retry_max_ms;/* retry_max (default 30000) backoff cap */
+    unsigned connect_timeout_ms; /* connect_timeout (default 5000) */
+    const char *file;
+    unsigned line;
+};
+
+struct cfg {
+    char *path;                       /* the file given to cfg_load */
+    struct cfg_global global;
+    struct cfg_transport *transports; /* at least one */
+    size_t ntransports;
+    struct cfg_control control;
+    struct cfg_database *databases;
+    size_t ndatabases;
+    struct ini_doc *doc;              /* every section, for capabilities */
+};
+
+/**
+ * Load and check @p path.  @p types lists the capability types (may be
+ * NULL with @p ntypes 0); a section of a type neither core nor listed is
+ * an error.  Every problem found is added to @p errs (all of them, not
+ * just the first).
+ * @return 0 and *out (free with cfg_free), or -EINVAL/-ENOMEM.
+ */
+int cfg_load(const char *path, const struct cfg_type *types, size_t ntypes,
+             struct cfg **out, struct cfg_errors *errs);
+
+/** Same, from a buffer named @p name (tests, fuzzing). */
+int cfg_load_buffer(const char *name, const char *buf, size_t len,
+                    const struct cfg_type *types, size_t ntypes,
+                    struct cfg **out, struct cfg_errors *errs);
+
+void cfg_free(struct cfg *cfg);
+
+/** @return true if both configs bind the same transports (reload check). */
+bool cfg_transports_equal(const struct cfg *a, const struct cfg *b);
+
+/** @return the database section called @p name, or NULL. */
+const struct cfg_database *cfg_database_find(const struct cfg *cfg,
+                                             const char *name);
+
+/** Parse helpers shared with capabilities; @return 0 or -EINVAL. */
+int cfg_parse_bool(const char *s, bool *out);
+int cfg_parse_size(const char *s, unsigned long long *out);
+int cfg_parse_hostport(const char *s, char *host, size_t hostlen,
+                       unsigned *port, int *family);
+
+#endif

@@ -1,0 +1,51 @@
+/*
+ * log.h - the daemon's logger.
+ *
+ * Owns the process-wide log sink (stderr, which systemd's journal captures)
+ * and the current level.  sofia-sip's and libevent's own logs are routed here
+ * by log_hook_libraries().  Loop thread only.  The level is the one piece of
+ * process-wide mutable state outside the daemon context: stderr is itself
+ * process-wide, and every module must be able to log without a context.
+ */
+#ifndef SIPBRIDGE_LOG_H
+#define SIPBRIDGE_LOG_H
+
+#include <stdarg.h>
+
+enum log_level {
+    LOG_LVL_ERR = 0,  /* our own failures */
+    LOG_LVL_WARN,     /* degraded but serving */
+    LOG_LVL_NOTICE,   /* normal but significant: start, stop, reload */
+    LOG_LVL_INFO,     /* peer/client faults, rate-limited by callers */
+    LOG_LVL_DEBUG     /* everything, including SIP traces when enabled */
+};
+
+/** Parse "error|warning|notice|info|debug". @return level or -1. */
+int log_level_parse(const char *s);
+/** @return the name of @p level ("notice"), never NULL. */
+const char *log_level_name(int level);
+
+void log_set_level(int level);
+int log_get_level(void);
+
+/** Route sofia-sip (su_log) and libevent logs into this logger. */
+void log_hook_libraries(void);
+
+void log_write(int level, const char *module, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void log_vwrite(int level, const char *module, const char *fmt, va_list ap);
+
+/* The level is checked before the arguments are evaluated. */
+#define sb_log(level, module, ...)                                            \
+    do {                                                                      \
+        if ((level) <= log_get_level())                                       \
+            log_write((level), (module), __VA_ARGS__);                        \
+    } while (0)
+
+#define log_err(mod, ...)    sb_log(LOG_LVL_ERR, mod, __VA_ARGS__)
+#define log_warn(mod, ...)   sb_log(LOG_LVL_WARN, mod, __VA_ARGS__)
+#define log_notice(mod, ...) sb_log(LOG_LVL_NOTICE, mod, __VA_ARGS__)
+#define log_info(mod, ...)   sb_log(LOG_LVL_INFO, mod, __VA_ARGS__)
+#define log_debug(mod, ...)  sb_log(LOG_LVL_DEBUG, mod, __VA_ARGS__)
+
+#endif

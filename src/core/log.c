@@ -1,0 +1,153 @@
+/*
+ * log.c - one line per record on stderr.
+ *
+ * Under systemd (JOURNAL_STREAM set) each line starts with a syslog priority
+ * prefix "<N>" and carries no timestamp: the journal adds its own and files
+ * the priority.  In a terminal we print an ISO timestamp instead.
+ */
+#include "sipbridge/log.h"
+
+#include <event2/event.h>
+#include <sofia-sip/su_log.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/time.h>
+#include <time.h>
+
+static struct {
+    int level;
+    int journal;        /* stderr goes to the journal */
+    char sofia_buf[1024]; /* sofia logs a line in several calls */
+    size_t sofia_len;
+} logger = { LOG_LVL_NOTICE, -1, "", 0 };
+
+static const char *const level_names[] = {
+    "error", "warning", "notice", "info", "debug"
+};
+static const int level_syslog[] = { 3, 4, 5, 6, 7 };
+
+int
+log_level_parse(const char *s)
+{
+    for (int i = 0; i <= LOG_LVL_DEBUG; i++)
+        if (strcasecmp(s, level_names[i]) == 0)
+            return i;
+    if (strcasecmp(s, "err") == 0)
+        return LOG_LVL_ERR;
+    if (strcasecmp(s, "warn") == 0)
+        return LOG_LVL_WARN;
+    return -1;
+}
+
+const char *
+log_level_name(int level)
+{
+    if (level < 0 || level > LOG_LVL_DEBUG)
+        return "unknown";
+    return level_names[level];
+}
+
+void
+log_set_level(int level)
+{
+    if (level >= LOG_LVL_ERR && level <= LOG_LVL_DEBUG)
+        logger.level = level;
+}
+
+int
+log_get_level(void)
+{
+    return logger.level;
+}
+
+void
+log_vwrite(int level, const char *module, const char *fmt, va_list ap)
+{
+    char msg[2048];
+    int n;
+
+    if (level < 0)
+        level = 0;
+    if (level > LOG_LVL_DEBUG)
+        level = LOG_LVL_DEBUG;
+    if (logger.journal < 0)
+        logger.journal = getenv("JOURNAL_STREAM") != NULL;
+
+    n = vsnprintf(msg, sizeof(msg), fmt, ap);
+    if (n < 0)
+        return;
+    /* One record is one line: a trailing newline from a caller is dropped. */
+    while (n > 0 && (size_t)n < sizeof(msg) && msg[n - 1] == '\n')
+        msg[--n] = '\0';
+
+    if (logger.journal) {
+        fprintf(stderr, "<%d>%s: %s\n", level_syslog[level], module, msg);
+    } else {
+        struct timeval tv;
+        struct tm tm;
+        char ts[32];
+
+        gettimeofday(&tv, NULL);
+        localtime_r(&tv.tv_sec, &tm);
+        strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%S", &tm);
+        fprintf(stderr, "%s.%03ld %s %s: %s\n", ts, (long)tv.tv_usec / 1000,
+                level_names[level], module, msg);
+    }
+}
+
+void
+log_write(int level, const char *module, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    log_vwrite(level, module, fmt, ap);
+    va_end(ap);
+}
+
+/*
+ * sofia-sip writes a record in fragments and ends it with '\n'; collect
+ * until then so that one sofia line becomes one log line.
+ */
+static void
+log_sofia(void *stream, char const *fmt, va_list ap)
+{
+    size_t room = sizeof(logger.sofia_buf) - logger.sofia_len;
+    int n;
+    char *nl;
+
+    (void)stream;
+    n = vsnprintf(logger.sofia_buf + logger.sofia_len, room, fmt, ap);
+    if (n < 0)
+        return;
+    logger.sofia_len += (size_t)n < room ? (size_t)n : room - 1;
+    nl = memchr(logger.sofia_buf, '\n', logger.sofia_len);
+    if (nl == NULL && logger.sofia_len < sizeof(logger.sofia_buf) - 1)
+        return;
+    if (nl)
+        *nl = '\0';
+    log_write(LOG_LVL_DEBUG, "sofia", "%s", logger.sofia_buf);
+    logger.sofia_len = 0;
+    logger.sofia_buf[0] = '\0';
+}
+
+static void
+log_libevent(int severity, const char *msg)
+{
+    int level = LOG_LVL_DEBUG;
+
+    if (severity == EVENT_LOG_ERR)
+        level = LOG_LVL_ERR;
+    else if (severity == EVENT_LOG_WARN)
+        level = LOG_LVL_WARN;
+    sb_log(level, "libevent", "%s", msg);
+}
+
+void
+log_hook_libraries(void)
+{
+    su_log_redirect(NULL, log_sofia, NULL);
+    event_set_log_callback(log_libevent);
+}
