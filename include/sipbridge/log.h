@@ -28,6 +28,12 @@ const char *log_level_name(int level);
 void log_set_level(int level);
 int log_get_level(void);
 
+/** Level at which sofia-sip's own lines are logged (debug unless tracing). */
+void log_set_sofia_level(int level);
+
+/** Send records to syslog as @p ident instead of stderr (background mode). */
+void log_use_syslog(const char *ident);
+
 /** Route sofia-sip (su_log) and libevent logs into this logger. */
 void log_hook_libraries(void);
 

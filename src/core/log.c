@@ -14,14 +14,17 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/time.h>
+#include <syslog.h>
 #include <time.h>
 
 static struct {
     int level;
     int journal;        /* stderr goes to the journal */
+    int syslog;         /* background mode: syslog instead of stderr */
+    int sofia_level;    /* level of sofia's lines: notice while tracing */
     char sofia_buf[1024]; /* sofia logs a line in several calls */
     size_t sofia_len;
-} logger = { LOG_LVL_NOTICE, -1, "", 0 };
+} logger = { LOG_LVL_NOTICE, -1, 0, LOG_LVL_DEBUG, "", 0 };
 
 static const char *const level_names[] = {
     "error", "warning", "notice", "info", "debug"
@@ -63,6 +66,19 @@ log_get_level(void)
 }
 
 void
+log_use_syslog(const char *ident)
+{
+    openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+    logger.syslog = 1;
+}
+
+void
+log_set_sofia_level(int level)
+{
+    logger.sofia_level = level;
+}
+
+void
 log_vwrite(int level, const char *module, const char *fmt, va_list ap)
 {
     char msg[2048];
@@ -82,7 +98,9 @@ log_vwrite(int level, const char *module, const char *fmt, va_list ap)
     while (n > 0 && (size_t)n < sizeof(msg) && msg[n - 1] == '\n')
         msg[--n] = '\0';
 
-    if (logger.journal) {
+    if (logger.syslog) {
+        syslog(level_syslog[level], "%s: %s", module, msg);
+    } else if (logger.journal) {
         fprintf(stderr, "<%d>%s: %s\n", level_syslog[level], module, msg);
     } else {
         struct timeval tv;
@@ -108,29 +126,36 @@ log_write(int level, const char *module, const char *fmt, ...)
 }
 
 /*
- * sofia-sip writes a record in fragments and ends it with '\n'; collect
- * until then so that one sofia line becomes one log line.
+ * sofia-sip writes a record in fragments, and a trace dump as one fragment
+ * of many lines: emit every complete line, keep the rest for later.
  */
 static void
 log_sofia(void *stream, char const *fmt, va_list ap)
 {
+    char *buf = logger.sofia_buf, *line, *nl;
     size_t room = sizeof(logger.sofia_buf) - logger.sofia_len;
     int n;
-    char *nl;
 
     (void)stream;
-    n = vsnprintf(logger.sofia_buf + logger.sofia_len, room, fmt, ap);
+    n = vsnprintf(buf + logger.sofia_len, room, fmt, ap);
     if (n < 0)
         return;
     logger.sofia_len += (size_t)n < room ? (size_t)n : room - 1;
-    nl = memchr(logger.sofia_buf, '\n', logger.sofia_len);
-    if (nl == NULL && logger.sofia_len < sizeof(logger.sofia_buf) - 1)
-        return;
-    if (nl)
+    line = buf;
+    while ((nl = memchr(line, '\n', logger.sofia_len - (line - buf)))) {
         *nl = '\0';
-    log_write(LOG_LVL_DEBUG, "sofia", "%s", logger.sofia_buf);
-    logger.sofia_len = 0;
-    logger.sofia_buf[0] = '\0';
+        if (nl > line)
+            sb_log(logger.sofia_level, "sofia", "%s", line);
+        line = nl + 1;
+    }
+    logger.sofia_len -= line - buf;
+    memmove(buf, line, logger.sofia_len);
+    if (logger.sofia_len == sizeof(logger.sofia_buf) - 1) {
+        buf[logger.sofia_len] = '\0';
+        sb_log(logger.sofia_level, "sofia", "%s", buf);
+        logger.sofia_len = 0;
+    }
+    buf[logger.sofia_len] = '\0';
 }
 
 static void

@@ -1,0 +1,463 @@
+/*
+ * sip.c - one nua stack on the loop's root, and routing by user part.
+ *
+ * nua binds at most one SIP URL and one SIPS URL (nua_stack_init_transport),
+ * and does not expose its nta agent, so the transports a config may name
+ * are: UDP and/or TCP on one ADDR:PORT (one URL with "transport=udp,tcp")
+ * plus at most one TLS listener.  sip_check_transports() says so at
+ * --check-config time rather than at bind time.
+ */
+#include "sipbridge/sip.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_status.h>
+#include <sofia-sip/su_tag_io.h>
+#include <sofia-sip/tport_tag.h>
+#include <sofia-sip/url.h>
+
+#include "sipbridge/log.h"
+
+/* Methods the daemon answers itself rather than nua's defaults: without
+ * this nua would say 200 to MESSAGE before anyone looked at it. */
+#define SIP_APPL_METHODS \
+    "MESSAGE, INFO, PUBLISH, NOTIFY, REFER, SUBSCRIBE, UPDATE"
+#define SIP_ALLOW \
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, PUBLISH, NOTIFY, " \
+    "REFER, SUBSCRIBE, UPDATE"
+
+#define SIP_ROUTE_BUCKETS 256
+
+struct sip_route {
+    struct sip_route *next;
+    char *user;
+    const struct sip_route_ops *ops;
+    void *owner;
+};
+
+struct sip_listener {
+    char name[64];
+    char proto[8];
+    char host[64];
+    unsigned port;
+};
+
+struct sip {
+    struct loop *loop;
+    nua_t *nua;
+    su_home_t home[1];
+    struct sip_route *routes[SIP_ROUTE_BUCKETS];
+    struct sip_listener *listeners;
+    size_t nlisteners;
+    struct sip_counters counters;
+    int trace;
+    sip_shutdown_cb shutdown_done;
+    void *shutdown_arg;
+};
+
+static const char *const proto_names[] = { "udp", "tcp", "tls" };
+
+/* ---- transports ---- */
+
+static int
+sip_same_addr(const struct cfg_transport *a, const struct cfg_transport *b)
+{
+    return a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
+int
+sip_check_transports(const struct cfg *cfg, struct cfg_errors *errs)
+{
+    const struct cfg_transport *plain = NULL, *tls = NULL;
+    int rc = 0;
+
+    for (size_t i = 0; i < cfg->ntransports; i++) {
+        const struct cfg_transport *t = &cfg->transports[i];
+        const struct cfg_transport **slot =
+            t->protocol == CFG_PROTO_TLS ? &tls : &plain;
+
+        if (*slot == NULL) {
+            *slot = t;
+        } else if (t->protocol == CFG_PROTO_TLS || !sip_same_addr(*slot, t)) {
+            cfg_errors_add(errs, t->file, t->line,
+                           "[%s] type=transport: sofia-sip binds UDP and TCP "
+                           "on one address only, plus one TLS listener; "
+                           "[%s] at %s:%u already uses %s", t->name,
+                           (*slot)->name, (*slot)->file, (*slot)->line,
+                           proto_names[(*slot)->protocol]);
+            rc = -EINVAL;
+        }
+    }
+    return rc;
+}
+
+/* Formats "sip:HOST:PORT;transport=udp,tcp" for the plain transports. */
+static void
+sip_format_url(const struct cfg *cfg, int tls, char *buf, size_t len)
+{
+    const struct cfg_transport *first = NULL;
+    char protos[32] = "";
+
+    for (size_t i = 0; i < cfg->ntransports; i++) {
+        const struct cfg_transport *t = &cfg->transports[i];
+
+        if ((t->protocol == CFG_PROTO_TLS) != tls)
+            continue;
+        if (first == NULL)
+            first = t;
+        if (protos[0])
+            strcat(protos, ",");
+        strcat(protos, proto_names[t->protocol]);
+    }
+    buf[0] = '\0';
+    if (first == NULL)
+        return;
+    snprintf(buf, len, "%s:%s%s%s:%u;transport=%s", tls ? "sips" : "sip",
+             first->family == AF_INET6 ? "[" : "", first->host,
+             first->family == AF_INET6 ? "]" : "", first->port, protos);
+}
+
+static int
+sip_record_listeners(struct sip *sip, const struct cfg *cfg)
+{
+    sip->listeners = calloc(cfg->ntransports, sizeof(*sip->listeners));
+    if (sip->listeners == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->ntransports; i++) {
+        const struct cfg_transport *t = &cfg->transports[i];
+        struct sip_listener *l = &sip->listeners[i];
+
+        snprintf(l->name, sizeof(l->name), "%s", t->name);
+        snprintf(l->proto, sizeof(l->proto), "%s", proto_names[t->protocol]);
+        snprintf(l->host, sizeof(l->host), "%s", t->host);
+        l->port = t->port;
+    }
+    sip->nlisteners = cfg->ntransports;
+    return 0;
+}
+
+/* ---- routing ---- */
+
+static unsigned
+sip_route_hash(const char *s)
+{
+    unsigned h = 2166136261u;
+
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 16777619u;
+    return h % SIP_ROUTE_BUCKETS;
+}
+
+static struct sip_route *
+sip_route_find(struct sip *sip, const char *user)
+{
+    struct sip_route *r = sip->routes[sip_route_hash(user)];
+
+    while (r && strcmp(r->user, user) != 0)
+        r = r->next;
+    return r;
+}
+
+int
+sip_route_add(struct sip *sip, const char *user,
+              const struct sip_route_ops *ops, void *owner)
+{
+    unsigned h = sip_route_hash(user);
+    struct sip_route *r;
+
+    if (sip_route_find(sip, user))
+        return -EEXIST;
+    r = calloc(1, sizeof(*r));
+    if (r == NULL || (r->user = strdup(user)) == NULL) {
+        free(r);
+        return -ENOMEM;
+    }
+    r->ops = ops;
+    r->owner = owner;
+    r->next = sip->routes[h];
+    sip->routes[h] = r;
+    return 0;
+}
+
+int
+sip_route_remove(struct sip *sip, const char *user)
+{
+    struct sip_route **pp = &sip->routes[sip_route_hash(user)];
+
+    for (; *pp; pp = &(*pp)->next) {
+        struct sip_route *r = *pp;
+
+        if (strcmp(r->user, user) == 0) {
+            *pp = r->next;
+            free(r->user);
+            free(r);
+            return 0;
+        }
+    }
+    return -ENOENT;
+}
+
+static void
+sip_routes_free(struct sip *sip)
+{
+    for (size_t i = 0; i < SIP_ROUTE_BUCKETS; i++) {
+        while (sip->routes[i]) {
+            struct sip_route *r = sip->routes[i];
+
+            sip->routes[i] = r->next;
+            free(r->user);
+            free(r);
+        }
+    }
+}
+
+/* ---- incoming requests ---- */
+
+static int
+sip_is_request_event(nua_event_t e)
+{
+    switch (e) {
+    case nua_i_invite: case nua_i_message: case nua_i_info:
+    case nua_i_publish: case nua_i_notify: case nua_i_refer:
+    case nua_i_subscribe: case nua_i_update: case nua_i_options:
+    case nua_i_register: case nua_i_method:
+        return 1;
+    default:
+        return 0;
+    }
+}
+
+/* The Request-URI user part, %-unescaped, in @p buf ("" if none). */
+static const char *
+sip_request_user(const sip_t *sip, char *buf, size_t len)
+{
+    const char *user = NULL;
+
+    if (sip && sip->sip_request)
+        user = sip->sip_request->rq_url->url_user;
+    if (user == NULL || strlen(user) >= len)
+        return "";
+    url_unescape_to(buf, user, len);
+    buf[len - 1] = '\0';
+    return buf;
+}
+
+static void
+sip_respond_destroy(struct sip *sip, const struct sip_event *ev, int status,
+                    const char *phrase)
+{
+    nua_respond(ev->nh, status, phrase, NUTAG_WITH_THIS(sip->nua),
+                SIPTAG_ALLOW_STR(SIP_ALLOW), TAG_END());
+    nua_handle_destroy(ev->nh);
+}
+
+static void
+sip_route_request(struct sip *sip, const struct sip_event *ev)
+{
+    char buf[256];
+    const char *user = sip_request_user(ev->sip, buf, sizeof(buf));
+    struct sip_route *r;
+
+    sip->counters.requests++;
+    if (ev->event == nua_i_options) {
+        /* nua has already answered 200 with Allow/Accept/Supported. */
+        sip->counters.options++;
+        nua_handle_destroy(ev->nh);
+        return;
+    }
+    r = sip_route_find(sip, user);
+    if (r == NULL) {
+        sip->counters.not_found++;
+        log_info("sip", "%s for unknown user '%s': 404",
+                 ev->sip && ev->sip->sip_request
+                     ? ev->sip->sip_request->rq_method_name : "request",
+                 user);
+        sip_respond_destroy(sip, ev, SIP_404_NOT_FOUND);
+        return;
+    }
+    sip->counters.routed++;
+    if (r->ops->request(r->owner, ev) != 0) {
+        sip->counters.rejected++;
+        sip_respond_destroy(sip, ev, SIP_500_INTERNAL_SERVER_ERROR);
+    }
+}
+
+static void
+sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
+             nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
+             sip_t const *sip_msg, tagi_t tags[])
+{
+    struct sip *sip = (struct sip *)magic;
+    struct sip_event ev = { event, status, phrase, nua, nh, sip_msg, tags };
+
+    if (event == nua_r_shutdown) {
+        if (status >= 200 && sip->shutdown_done)
+            sip->shutdown_done(sip->shutdown_arg);
+        return;
+    }
+    if (hmagic != NULL) {
+        struct sip_owner *owner = (struct sip_owner *)hmagic;
+
+        owner->event(owner, &ev);
+        return;
+    }
+    if (sip_is_request_event(event) && nh != NULL) {
+        sip_route_request(sip, &ev);
+        return;
+    }
+    if (event == nua_i_error)
+        log_warn("sip", "stack error %d %s", status, phrase);
+    /* A handle nobody owns that nua handed us (e.g. a BYE after the owner
+     * let go) must not leak. */
+    if (nh != NULL && event != nua_r_set_params && event != nua_r_get_params)
+        nua_handle_destroy(nh);
+}
+
+/* ---- lifecycle ---- */
+
+static nua_t *
+sip_create_nua(struct sip *sip, const struct cfg *cfg)
+{
+    char url[160], sips_url[160];
+
+    sip_format_url(cfg, 0, url, sizeof(url));
+    sip_format_url(cfg, 1, sips_url, sizeof(sips_url));
+    su_root_threading(loop_root(sip->loop), 0);
+    return nua_create(loop_root(sip->loop), sip_callback,
+                      (nua_magic_t *)sip,
+                      TAG_IF(url[0], NUTAG_URL(url)),
+                      TAG_IF(sips_url[0], NUTAG_SIPS_URL(sips_url)),
+                      TAG_IF(sips_url[0],
+                             NUTAG_CERTIFICATE_DIR(cfg->global.state_dir)),
+                      NUTAG_USER_AGENT(cfg->global.user_agent),
+                      SIPTAG_SERVER_STR(cfg->global.user_agent),
+                      NUTAG_MEDIA_ENABLE(0),
+                      NUTAG_AUTOANSWER(0),
+                      NUTAG_APPL_METHOD(SIP_APPL_METHODS),
+                      NUTAG_ALLOW(SIP_ALLOW),
+                      TPTAG_UDP_RMEM(cfg->global.udp_recv_buffer),
+                      TPTAG_LOG(cfg->global.debug),
+                      TAG_END());
+}
+
+int
+sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
+{
+    struct cfg_errors errs = { 0 };
+    struct sip *sip;
+
+    if (sip_check_transports(cfg, &errs) != 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            log_err("sip", "%s", errs.msgs[i]);
+        cfg_errors_clear(&errs);
+        return -EINVAL;
+    }
+    sip = calloc(1, sizeof(*sip));
+    if (sip == NULL || su_home_init(sip->home) != 0) {
+        free(sip);
+        return -ENOMEM;
+    }
+    sip->loop = loop;
+    if (sip_record_listeners(sip, cfg) != 0)
+        goto fail;
+    sip->nua = sip_create_nua(sip, cfg);
+    if (sip->nua == NULL) {
+        log_err("sip", "cannot bind the SIP transports (address in use, "
+                "or not configured on this host?)");
+        goto fail;
+    }
+    sip_set_trace(sip, cfg->global.debug);
+    *out = sip;
+    return 0;
+
+fail:
+    free(sip->listeners);
+    su_home_deinit(sip->home);
+    free(sip);
+    return -EADDRNOTAVAIL;
+}
+
+void
+sip_shutdown(struct sip *sip, sip_shutdown_cb done, void *arg)
+{
+    sip->shutdown_done = done;
+    sip->shutdown_arg = arg;
+    nua_shutdown(sip->nua);
+    loop_kick(sip->loop);
+}
+
+void
+sip_destroy(struct sip *sip)
+{
+    if (sip == NULL)
+        return;
+    if (sip->nua)
+        nua_destroy(sip->nua);
+    sip_routes_free(sip);
+    free(sip->listeners);
+    su_home_deinit(sip->home);
+    free(sip);
+}
+
+void
+sip_reconfigure(struct sip *sip, const struct cfg *cfg)
+{
+    nua_set_params(sip->nua, NUTAG_USER_AGENT(cfg->global.user_agent),
+                   SIPTAG_SERVER_STR(cfg->global.user_agent), TAG_END());
+    loop_kick(sip->loop);
+}
+
+void
+sip_set_trace(struct sip *sip, int on)
+{
+    sip->trace = on != 0;
+    log_set_sofia_level(sip->trace ? LOG_LVL_NOTICE : LOG_LVL_DEBUG);
+    nua_set_params(sip->nua, TPTAG_LOG(sip->trace), TAG_END());
+    loop_kick(sip->loop);
+}
+
+int
+sip_get_trace(const struct sip *sip)
+{
+    return sip->trace;
+}
+
+nua_t *
+sip_nua(struct sip *sip)
+{
+    return sip->nua;
+}
+
+struct loop *
+sip_loop(struct sip *sip)
+{
+    return sip->loop;
+}
+
+json_t *
+sip_listeners_json(const struct sip *sip)
+{
+    json_t *arr = json_array();
+
+    for (size_t i = 0; i < sip->nlisteners; i++) {
+        const struct sip_listener *l = &sip->listeners[i];
+
+        json_array_append_new(arr, json_pack("{s:s, s:s, s:s, s:i}",
+                                             "name", l->name,
+                                             "protocol", l->proto,
+                                             "address", l->host,
+                                             "port", (int)l->port));
+    }
+    return arr;
+}
+
+void
+sip_get_counters(const struct sip *sip, struct sip_counters *out)
+{
+    *out = sip->counters;
+}

@@ -1,0 +1,479 @@
+/*
+ * daemon.c - start, run, reload and stop the daemon; core control requests.
+ */
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <jansson.h>
+#include <systemd/sd-daemon.h>
+
+#include "sipbridge/ctl.h"
+#include "sipbridge/db.h"
+#include "sipbridge/log.h"
+#include "sipbridge/loop.h"
+#include "sipbridge/sip.h"
+
+/* SIGTERM must end the process within 5 s: the SIP stack gets this long
+ * to finish its shutdown, then we stop regardless. */
+#define DAEMON_STOP_DEADLINE_MS 3000
+
+/* No capability registers config types yet; each one adds its own here. */
+const struct cfg_type *const daemon_cfg_types = NULL;
+const size_t daemon_cfg_ntypes = 0;
+
+int
+daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
+{
+    struct cfg *cfg;
+    int rc;
+
+    rc = cfg_load(path, daemon_cfg_types, daemon_cfg_ntypes, &cfg, errs);
+    if (rc != 0)
+        return rc;
+    if (sip_check_transports(cfg, errs) != 0) {
+        cfg_free(cfg);
+        return -EINVAL;
+    }
+    *out = cfg;
+    return 0;
+}
+
+/* ---- status and core requests ---- */
+
+static double
+daemon_uptime(const struct sipbridge *sb)
+{
+    struct timespec now;
+
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - sb->started.tv_sec) +
+           (double)(now.tv_nsec - sb->started.tv_nsec) / 1e9;
+}
+
+static json_t *
+daemon_counters_json(const struct sipbridge *sb)
+{
+    struct sip_counters sc;
+    struct loop_stats ls;
+
+    sip_get_counters(sb->sip, &sc);
+    loop_get_stats(sb->loop, &ls);
+    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
+                     " s:{s:I, s:I}}",
+                     "sip", "requests", (json_int_t)sc.requests,
+                     "options", (json_int_t)sc.options,
+                     "routed", (json_int_t)sc.routed,
+                     "not_found", (json_int_t)sc.not_found,
+                     "rejected", (json_int_t)sc.rejected,
+                     "loop", "wakeups", (json_int_t)ls.wakeups,
+                     "steps", (json_int_t)ls.steps,
+                     "kicks", (json_int_t)ls.kicks,
+                     "config", "reloads", (json_int_t)sb->reloads,
+                     "reload_failures", (json_int_t)sb->reload_failures);
+}
+
+static json_t *
+daemon_status_json(const struct sipbridge *sb)
+{
+    json_t *dbs = json_array();
+
+    for (size_t i = 0; i < sb->ndbs; i++)
+        json_array_append_new(dbs, db_status(sb->dbs[i]));
+    return json_pack("{s:s, s:f, s:i, s:s, s:s, s:b, s:o, s:o, s:o, s:o,"
+                     " s:o}",
+                     "version", SIPBRIDGE_VERSION,
+                     "uptime", daemon_uptime(sb),
+                     "pid", (int)getpid(),
+                     "config", sb->cfg_path,
+                     "log_level", log_level_name(log_get_level()),
+                     "debug", sip_get_trace(sb->sip),
+                     "listeners", sip_listeners_json(sb->sip),
+                     "control", ctl_status_json(sb->ctl),
+                     "databases", dbs,
+                     "counters", daemon_counters_json(sb),
+                     "capabilities", json_object());
+}
+
+static void
+daemon_req_status(void *arg, struct ctl_request *req)
+{
+    ctl_reply_success(req, daemon_status_json(arg));
+}
+
+static void
+daemon_req_version(void *arg, struct ctl_request *req)
+{
+    (void)arg;
+    ctl_reply_success(req, json_pack("{s:s}", "version", SIPBRIDGE_VERSION));
+}
+
+static void
+daemon_req_debug(void *arg, struct ctl_request *req)
+{
+    struct sipbridge *sb = arg;
+    json_t *enable = json_object_get(req->msg, "enable");
+
+    if (enable == NULL) {
+        ctl_reply_error(req, CTL_ERR_MISSING_ELEMENT,
+                        "missing element: enable");
+        return;
+    }
+    if (!json_is_boolean(enable)) {
+        ctl_reply_error(req, CTL_ERR_INVALID_ELEMENT,
+                        "invalid element: enable must be true or false");
+        return;
+    }
+    sip_set_trace(sb->sip, json_is_true(enable));
+    log_notice("daemon", "SIP trace %s by control client",
+               json_is_true(enable) ? "on" : "off");
+    ctl_reply_success(req, json_pack("{s:b}", "debug", json_is_true(enable)));
+}
+
+static void
+daemon_req_reload(void *arg, struct ctl_request *req)
+{
+    char *why = NULL;
+    int rc = daemon_reload(arg, &why);
+
+    if (rc == 0)
+        ctl_reply_success(req, json_pack("{s:s}", "config",
+                                         ((struct sipbridge *)arg)->cfg_path));
+    else
+        ctl_reply_error(req, CTL_ERR_RELOAD_FAILED, "%s",
+                        why ? why : "reload failed");
+    free(why);
+}
+
+static int
+daemon_register_requests(struct sipbridge *sb)
+{
+    int rc = 0;
+
+    rc |= ctl_register(sb->ctl, "status", daemon_req_status, sb);
+    rc |= ctl_register(sb->ctl, "version", daemon_req_version, sb);
+    rc |= ctl_register(sb->ctl, "debug", daemon_req_debug, sb);
+    rc |= ctl_register(sb->ctl, "reload", daemon_req_reload, sb);
+    return rc ? -ENOMEM : 0;
+}
+
+/* ---- databases ---- */
+
+static int
+daemon_open_databases(struct sipbridge *sb)
+{
+    sb->dbs = calloc(sb->cfg->ndatabases + 1, sizeof(*sb->dbs));
+    if (sb->dbs == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < sb->cfg->ndatabases; i++) {
+        int rc = db_create(&sb->dbs[i], loop_base(sb->loop),
+                           &sb->cfg->databases[i]);
+        if (rc != 0)
+            return rc;
+        sb->ndbs++;
+    }
+    return 0;
+}
+
+/*
+ * Databases are matched by section name: a changed section reconfigures
+ * its connection (queued queries survive), a removed one is closed and a
+ * new one opened.
+ */
+static int
+daemon_apply_databases(struct sipbridge *sb, const struct cfg *cfg)
+{
+    struct db **dbs = calloc(cfg->ndatabases + 1, sizeof(*dbs));
+
+    if (dbs == NULL)
+        return -ENOMEM;
+    for (size_t i = 0; i < cfg->ndatabases; i++) {
+        for (size_t j = 0; j < sb->ndbs; j++) {
+            if (sb->dbs[j] && strcmp(db_name(sb->dbs[j]),
+                                     cfg->databases[i].name) == 0) {
+                dbs[i] = sb->dbs[j];
+                sb->dbs[j] = NULL;
+                db_reconfigure(dbs[i], &cfg->databases[i]);
+            }
+        }
+        if (dbs[i] == NULL)
+            db_create(&dbs[i], loop_base(sb->loop), &cfg->databases[i]);
+    }
+    for (size_t j = 0; j < sb->ndbs; j++)
+        db_destroy(sb->dbs[j]);
+    free(sb->dbs);
+    sb->dbs = dbs;
+    sb->ndbs = 0;
+    while (sb->ndbs < cfg->ndatabases && dbs[sb->ndbs])
+        sb->ndbs++;
+    return 0;
+}
+
+/* ---- reload ---- */
+
+static char *
+daemon_join_errors(const struct cfg_errors *errs)
+{
+    size_t len = 1;
+    char *s;
+
+    for (size_t i = 0; i < errs->n; i++)
+        len += strlen(errs->msgs[i]) + 1;
+    s = calloc(1, len);
+    for (size_t i = 0; s && i < errs->n; i++) {
+        strcat(s, errs->msgs[i]);
+        if (i + 1 < errs->n)
+            strcat(s, "\n");
+    }
+    return s;
+}
+
+/* What a reload cannot change without a restart, or NULL. */
+static const char *
+daemon_restart_reason(const struct cfg *old, const struct cfg *new)
+{
+    if (!cfg_transports_equal(old, new))
+        return "restart required: the transports changed "
+               "(they are bound once, at start)";
+    if (strcmp(old->control.socket, new->control.socket) != 0)
+        return "restart required: the control socket path changed";
+    if (strcmp(old->global.state_dir, new->global.state_dir) != 0)
+        return "restart required: state_dir changed";
+    return NULL;
+}
+
+static void
+daemon_apply(struct sipbridge *sb, struct cfg *cfg)
+{
+    log_set_level(cfg->global.log_level);
+    if (cfg->global.debug != sb->cfg->global.debug)
+        sip_set_trace(sb->sip, cfg->global.debug);
+    sip_reconfigure(sb->sip, cfg);
+    ctl_reconfigure(sb->ctl, &cfg->control);
+    daemon_apply_databases(sb, cfg);
+    cfg_free(sb->cfg);
+    sb->cfg = cfg;
+}
+
+int
+daemon_reload(struct sipbridge *sb, char **why)
+{
+    struct cfg_errors errs = { 0 };
+    struct cfg *cfg;
+    const char *restart;
+    int rc;
+
+    sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
+    rc = daemon_load_config(sb->cfg_path, &cfg, &errs);
+    if (rc != 0) {
+        for (size_t i = 0; i < errs.n; i++)
+            log_err("cfg", "%s", errs.msgs[i]);
+        log_err("daemon", "reload of %s rejected: the running config stays "
+                "in force", sb->cfg_path);
+        if (why)
+            *why = daemon_join_errors(&errs);
+        cfg_errors_clear(&errs);
+        goto out;
+    }
+    restart = daemon_restart_reason(sb->cfg, cfg);
+    if (restart) {
+        log_err("daemon", "reload of %s rejected: %s", sb->cfg_path, restart);
+        if (why)
+            *why = strdup(restart);
+        cfg_free(cfg);
+        rc = -EBUSY;
+        goto out;
+    }
+    daemon_apply(sb, cfg);
+    sb->reloads++;
+    log_notice("daemon", "configuration reloaded from %s (log level %s)",
+               sb->cfg_path, log_level_name(log_get_level()));
+out:
+    if (rc != 0)
+        sb->reload_failures++;
+    sd_notify(0, "READY=1\nSTATUS=Running");
+    return rc;
+}
+
+/* ---- signals, watchdog, stop ---- */
+
+static void
+daemon_stopped(void *arg)
+{
+    struct sipbridge *sb = arg;
+
+    log_notice("daemon", "SIP stack stopped");
+    loop_break(sb->loop);
+}
+
+static void
+daemon_stop_deadline(evutil_socket_t fd, short what, void *arg)
+{
+    struct sipbridge *sb = arg;
+
+    (void)fd;
+    (void)what;
+    log_warn("daemon", "SIP stack did not stop in time; exiting anyway");
+    loop_break(sb->loop);
+}
+
+static void
+daemon_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+    struct sipbridge *sb = arg;
+    struct timeval tv = { DAEMON_STOP_DEADLINE_MS / 1000,
+                          (DAEMON_STOP_DEADLINE_MS % 1000) * 1000 };
+
+    (void)what;
+    if (sig == SIGHUP) {
+        log_notice("daemon", "SIGHUP: reloading %s", sb->cfg_path);
+        daemon_reload(sb, NULL);
+        return;
+    }
+    if (sb->stopping)
+        return;
+    sb->stopping = true;
+    log_notice("daemon", "%s: stopping", sig == SIGTERM ? "SIGTERM"
+                                                       : "SIGINT");
+    sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
+    evtimer_add(sb->ev_stop_deadline, &tv);
+    sip_shutdown(sb->sip, daemon_stopped, sb);
+}
+
+static void
+daemon_on_watchdog(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    (void)arg;
+    sd_notify(0, "WATCHDOG=1");
+}
+
+static int
+daemon_setup_events(struct sipbridge *sb)
+{
+    struct event_base *base = loop_base(sb->loop);
+    uint64_t usec = 0;
+
+    sb->ev_term = evsignal_new(base, SIGTERM, daemon_on_signal, sb);
+    sb->ev_int = evsignal_new(base, SIGINT, daemon_on_signal, sb);
+    sb->ev_hup = evsignal_new(base, SIGHUP, daemon_on_signal, sb);
+    sb->ev_stop_deadline = evtimer_new(base, daemon_stop_deadline, sb);
+    if (!sb->ev_term || !sb->ev_int || !sb->ev_hup || !sb->ev_stop_deadline ||
+        evsignal_add(sb->ev_term, NULL) || evsignal_add(sb->ev_int, NULL) ||
+        evsignal_add(sb->ev_hup, NULL))
+        return -ENOMEM;
+    /* Ping at half the watchdog interval, as sd_watchdog_enabled(3) says. */
+    if (sd_watchdog_enabled(0, &usec) > 0 && usec > 0) {
+        struct timeval tv = { (time_t)(usec / 2 / 1000000),
+                              (suseconds_t)(usec / 2 % 1000000) };
+
+        sb->ev_watchdog = event_new(base, -1, EV_PERSIST, daemon_on_watchdog,
+                                    sb);
+        if (sb->ev_watchdog == NULL || event_add(sb->ev_watchdog, &tv))
+            return -ENOMEM;
+        log_info("daemon", "watchdog ping every %llu ms",
+                 (unsigned long long)(usec / 2000));
+    }
+    return 0;
+}
+
+/* ---- lifecycle ---- */
+
+static void
+daemon_make_state_dir(const char *dir)
+{
+    if (mkdir(dir, 0750) != 0 && errno != EEXIST)
+        log_warn("daemon", "cannot create state_dir %s: %s", dir,
+                 strerror(errno));
+}
+
+static void
+daemon_log_started(const struct sipbridge *sb)
+{
+    char line[1024] = "";
+    size_t off = 0;
+
+    for (size_t i = 0; i < sb->cfg->ntransports && off < sizeof(line); i++) {
+        const struct cfg_transport *t = &sb->cfg->transports[i];
+        const char *v6 = strchr(t->host, ':') ? "[" : "";
+
+        off += snprintf(line + off, sizeof(line) - off, "%s%s %s%s%s:%u",
+                        i ? ", " : "", t->protocol == CFG_PROTO_UDP ? "udp"
+                        : t->protocol == CFG_PROTO_TCP ? "tcp" : "tls",
+                        v6, t->host, *v6 ? "]" : "", t->port);
+    }
+    log_notice("daemon", "sipbridged %s started, pid %d: listening on %s; "
+               "control socket %s", SIPBRIDGE_VERSION, (int)getpid(), line,
+               sb->cfg->control.socket);
+}
+
+int
+daemon_start(struct sipbridge *sb, const char *cfg_path, struct cfg *cfg)
+{
+    int rc;
+
+    sb->cfg = cfg;
+    sb->cfg_path = strdup(cfg_path);
+    clock_gettime(CLOCK_MONOTONIC, &sb->started);
+    log_set_level(cfg->global.log_level);
+    daemon_make_state_dir(cfg->global.state_dir);
+    rc = loop_create(&sb->loop, NULL);
+    if (rc == 0)
+        rc = sip_create(&sb->sip, sb->loop, cfg);
+    if (rc == 0)
+        rc = ctl_create(&sb->ctl, loop_base(sb->loop), &cfg->control);
+    if (rc == 0)
+        rc = daemon_register_requests(sb);
+    if (rc == 0)
+        rc = daemon_open_databases(sb);
+    if (rc == 0)
+        rc = daemon_setup_events(sb);
+    if (rc != 0)
+        return rc;
+    daemon_log_started(sb);
+    sd_notify(0, "READY=1\nSTATUS=Running");
+    return 0;
+}
+
+int
+daemon_run(struct sipbridge *sb)
+{
+    int rc = loop_run(sb->loop);
+
+    log_notice("daemon", "stopped");
+    return rc == 0 ? 0 : 1;
+}
+
+static void
+daemon_free_event(struct event **ev)
+{
+    if (*ev)
+        event_free(*ev);
+    *ev = NULL;
+}
+
+void
+daemon_free(struct sipbridge *sb)
+{
+    daemon_free_event(&sb->ev_term);
+    daemon_free_event(&sb->ev_int);
+    daemon_free_event(&sb->ev_hup);
+    daemon_free_event(&sb->ev_watchdog);
+    daemon_free_event(&sb->ev_stop_deadline);
+    ctl_destroy(sb->ctl);
+    for (size_t i = 0; i < sb->ndbs; i++)
+        db_destroy(sb->dbs[i]);
+    free(sb->dbs);
+    sip_destroy(sb->sip);
+    if (sb->loop)
+        loop_destroy(sb->loop);
+    cfg_free(sb->cfg);
+    free(sb->cfg_path);
+}
