@@ -261,44 +261,74 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     sb->cfg = cfg;
 }
 
-int
-daemon_reload(struct sipbridge *sb, char **why)
+/* Tell "daemon" watchers how a reload went. */
+static void
+daemon_publish_reload(struct sipbridge *sb, int rc, const char *why)
+{
+    json_t *ev;
+
+    if (rc == 0) {
+        ev = json_pack("{s:s, s:s}", "event", "reloaded", "config",
+                       sb->cfg_path);
+    } else {
+        sb->reload_failures++;
+        ev = json_pack("{s:s, s:s, s:s}", "event", "reload_failed",
+                       "config", sb->cfg_path, "error",
+                       why ? why : "see the daemon's log");
+    }
+    ctl_publish(sb->ctl, "daemon", ev);
+    json_decref(ev);
+}
+
+/* Loads and checks the new file; @return it, or NULL with *reason set. */
+static struct cfg *
+daemon_reload_check(struct sipbridge *sb, char **reason)
 {
     struct cfg_errors errs = { 0 };
     struct cfg *cfg;
     const char *restart;
-    int rc;
 
-    sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
-    rc = daemon_load_config(sb->cfg_path, &cfg, &errs);
-    if (rc != 0) {
+    if (daemon_load_config(sb->cfg_path, &cfg, &errs) != 0) {
         for (size_t i = 0; i < errs.n; i++)
             log_err("cfg", "%s", errs.msgs[i]);
         log_err("daemon", "reload of %s rejected: the running config stays "
                 "in force", sb->cfg_path);
-        if (why)
-            *why = daemon_join_errors(&errs);
+        *reason = daemon_join_errors(&errs);
         cfg_errors_clear(&errs);
-        goto out;
+        return NULL;
     }
     restart = daemon_restart_reason(sb->cfg, cfg);
     if (restart) {
-        log_err("daemon", "reload of %s rejected: %s", sb->cfg_path, restart);
-        if (why)
-            *why = strdup(restart);
+        log_err("daemon", "reload of %s rejected: %s; nothing changed",
+                sb->cfg_path, restart);
+        *reason = strdup(restart);
         cfg_free(cfg);
-        rc = -EBUSY;
-        goto out;
+        return NULL;
     }
-    daemon_apply(sb, cfg);
-    sb->reloads++;
-    log_notice("daemon", "configuration reloaded from %s (log level %s)",
-               sb->cfg_path, log_level_name(log_get_level()));
-out:
-    if (rc != 0)
-        sb->reload_failures++;
+    return cfg;
+}
+
+int
+daemon_reload(struct sipbridge *sb, char **why)
+{
+    char *reason = NULL;
+    struct cfg *cfg;
+
+    sd_notify(0, "RELOADING=1\nSTATUS=Reloading configuration");
+    cfg = daemon_reload_check(sb, &reason);
+    if (cfg) {
+        daemon_apply(sb, cfg);
+        sb->reloads++;
+        log_notice("daemon", "configuration reloaded from %s (log level %s)",
+                   sb->cfg_path, log_level_name(log_get_level()));
+    }
+    daemon_publish_reload(sb, cfg ? 0 : -EINVAL, reason);
     sd_notify(0, "READY=1\nSTATUS=Running");
-    return rc;
+    if (why)
+        *why = reason;
+    else
+        free(reason);
+    return cfg ? 0 : -EINVAL;
 }
 
 /* ---- signals, watchdog, stop ---- */

@@ -58,7 +58,7 @@ void daemon_free(struct sipbridge *sb);
 /**
  * Re-read the config file and apply it.  On failure nothing changes and
  * @p why (may be NULL) receives the reasons, one per line (caller frees).
- * @return 0, or -EINVAL (bad file) / -EBUSY (needs a restart).
+ * @return 0, or -EINVAL (bad file, or a change that needs a restart).
  */
 int daemon_reload(struct sipbridge *sb, char **why);
 

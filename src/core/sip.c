@@ -28,8 +28,8 @@
 #define SIP_APPL_METHODS \
     "MESSAGE, INFO, PUBLISH, NOTIFY, REFER, SUBSCRIBE, UPDATE"
 #define SIP_ALLOW \
-    "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, INFO, PUBLISH, NOTIFY, " \
-    "REFER, SUBSCRIBE, UPDATE"
+    "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, " \
+    "REFER, UPDATE, INFO, PUBLISH"
 
 #define SIP_ROUTE_BUCKETS 256
 
@@ -96,12 +96,18 @@ sip_check_transports(const struct cfg *cfg, struct cfg_errors *errs)
     return rc;
 }
 
-/* Formats "sip:HOST:PORT;transport=udp,tcp" for the plain transports. */
+/*
+ * Formats the bind URL of the plain (tls = 0) or TLS transports.  UDP and
+ * TCP together get no transport parameter at all: nta's parsing of a list
+ * ("transport=udp,tcp") in sofia-sip 1.12.11 keeps a pointer to an array
+ * that has gone out of scope and crashes at random, while a URL without
+ * the parameter binds UDP and TCP (and SCTP where the library has it).
+ */
 static void
 sip_format_url(const struct cfg *cfg, int tls, char *buf, size_t len)
 {
     const struct cfg_transport *first = NULL;
-    char protos[32] = "";
+    int n = 0;
 
     for (size_t i = 0; i < cfg->ntransports; i++) {
         const struct cfg_transport *t = &cfg->transports[i];
@@ -110,16 +116,16 @@ sip_format_url(const struct cfg *cfg, int tls, char *buf, size_t len)
             continue;
         if (first == NULL)
             first = t;
-        if (protos[0])
-            strcat(protos, ",");
-        strcat(protos, proto_names[t->protocol]);
+        n++;
     }
     buf[0] = '\0';
     if (first == NULL)
         return;
-    snprintf(buf, len, "%s:%s%s%s:%u;transport=%s", tls ? "sips" : "sip",
+    snprintf(buf, len, "%s:%s%s%s:%u%s%s", tls ? "sips" : "sip",
              first->family == AF_INET6 ? "[" : "", first->host,
-             first->family == AF_INET6 ? "]" : "", first->port, protos);
+             first->family == AF_INET6 ? "]" : "", first->port,
+             n == 1 ? ";transport=" : "",
+             n == 1 ? proto_names[first->protocol] : "");
 }
 
 static int

@@ -1,0 +1,1313 @@
+/*
+ * sipbridgectl.c - command line client for sipbridged's control socket.
+ *
+ * Sends one request (one JSON object per line, UTF-8) over the daemon's Unix
+ * stream socket, waits for the reply carrying the same transaction and prints
+ * it, human readably or as JSON lines.  "events" and "raw --follow" then keep
+ * printing the events the daemon pushes until interrupted or EOF.
+ *
+ * Commands are rows of cli_commands[]: a new command is a builder (argv to
+ * request object) and a printer (reply data to text), nothing else.
+ *
+ * Exit status: 0 success, 1 error reply, 2 daemon unreachable (cannot
+ * connect, connection lost, no reply in time), 64 usage error (EX_USAGE).
+ * All state lives in one struct cli passed around; there are no globals.
+ */
+
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <jansson.h>
+
+#ifndef SIPBRIDGE_VERSION
+#define SIPBRIDGE_VERSION "unknown"
+#endif
+
+#define CLI_PROG            "sipbridgectl"
+#define CLI_DEFAULT_SOCKET  "/run/sipbridge/control.sock"
+#define CLI_SOCKET_ENV      "SIPBRIDGE_SOCKET"
+#define CLI_DEFAULT_TIMEOUT 10.0
+#define CLI_READ_CHUNK      4096
+
+enum cli_exit {
+    CLI_EXIT_OK = 0,
+    CLI_EXIT_ERROR = 1,       /* the daemon answered with an error */
+    CLI_EXIT_UNREACHABLE = 2, /* no usable answer from the daemon */
+    CLI_EXIT_USAGE = 64       /* EX_USAGE from sysexits.h */
+};
+
+/* Outcome of waiting for one line from the daemon. */
+enum cli_io {
+    CLI_IO_LINE,
+    CLI_IO_EOF,
+    CLI_IO_TIMEOUT,
+    CLI_IO_SIGNAL,
+    CLI_IO_ERROR  /* errno holds the cause */
+};
+
+#define CLI_CMD_STREAM 0x1u /* always streams events after the reply */
+#define CLI_CMD_FOLLOW 0x2u /* accepts --follow */
+#define CLI_CMD_RAW    0x4u /* prints replies verbatim, never humanised */
+
+struct cli;
+
+/* Build the request (without transaction) from the command's arguments;
+ * NULL after printing a usage message. */
+typedef json_t *(*cli_build_fn)(struct cli *c, int argc, char **argv);
+/* Print a success reply's data (may be NULL) for humans. */
+typedef void (*cli_print_fn)(struct cli *c, json_t *req, json_t *data);
+
+struct cli_cmd {
+    const char *name;
+    const char *args;   /* argument synopsis for the usage text */
+    const char *help;
+    int min_args;
+    int max_args;       /* -1: no limit */
+    unsigned flags;
+    cli_build_fn build;
+    cli_print_fn print;
+};
+
+struct cli {
+    /* options */
+    const char *socket_path;
+    double timeout;             /* seconds, 0 = wait forever */
+    bool json;
+    bool follow;
+    const struct cli_cmd *cmd;
+    int argc;                   /* command arguments, after the name */
+    char **argv;
+
+    /* connection */
+    int fd;
+    int sigfd;                  /* signalfd while streaming, else -1 */
+    unsigned long seq;          /* last transaction number used */
+    json_t *txn;                /* transaction of the pending request */
+
+    /* line reader: unread bytes are buf[start, len) */
+    char *buf;
+    size_t start, len, cap;
+};
+
+static json_t *cli_build_simple(struct cli *c, int argc, char **argv);
+static json_t *cli_build_debug(struct cli *c, int argc, char **argv);
+static json_t *cli_build_raw(struct cli *c, int argc, char **argv);
+static json_t *cli_build_events(struct cli *c, int argc, char **argv);
+static void cli_print_status(struct cli *c, json_t *req, json_t *data);
+static void cli_print_debug(struct cli *c, json_t *req, json_t *data);
+static void cli_print_reload(struct cli *c, json_t *req, json_t *data);
+static void cli_print_version(struct cli *c, json_t *req, json_t *data);
+static void cli_print_generic(struct cli *c, json_t *req, json_t *data);
+
+static const struct cli_cmd cli_commands[] = {
+    { "status", "", "show the daemon's status",
+      0, 0, 0, cli_build_simple, cli_print_status },
+    { "debug", "on|off", "turn debug logging on or off",
+      1, 1, 0, cli_build_debug, cli_print_debug },
+    { "reload", "", "reload the configuration file",
+      0, 0, 0, cli_build_simple, cli_print_reload },
+    { "version", "", "show the daemon's version",
+      0, 0, 0, cli_build_simple, cli_print_version },
+    { "raw", "'JSON'", "send one request object, print the reply",
+      1, 1, CLI_CMD_FOLLOW | CLI_CMD_RAW, cli_build_raw, cli_print_generic },
+    { "events", "[TOPIC...]", "stream events (all topics if none given)",
+      0, -1, CLI_CMD_STREAM, cli_build_events, cli_print_generic },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
+};
+
+/* ------------------------------------------------------------------------ */
+/* messages and usage                                                        */
+
+static void
+cli_errorf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+static void
+cli_errorf(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(CLI_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+static void
+cli_usage(FILE *out)
+{
+    const struct cli_cmd *cmd;
+    char synopsis[64];
+
+    fprintf(out,
+        "Usage: " CLI_PROG " [OPTIONS] COMMAND [ARG...]\n"
+        "\n"
+        "Control a running sipbridged through its control socket.\n"
+        "\n"
+        "Options:\n"
+        "  -s, --socket PATH     control socket (default: $" CLI_SOCKET_ENV
+        " or\n"
+        "                        " CLI_DEFAULT_SOCKET ")\n"
+        "  -t, --timeout SECS    give up waiting for a reply after SECS "
+        "seconds\n"
+        "                        (default 10; 0 waits forever)\n"
+        "      --json            print replies and events as JSON lines\n"
+        "      --follow          raw: keep printing events after the reply\n"
+        "  -h, --help            show this help and exit\n"
+        "  -V, --version         show " CLI_PROG "'s version and exit\n"
+        "\n"
+        "Commands:\n");
+    for (cmd = cli_commands; cmd->name != NULL; cmd++) {
+        snprintf(synopsis, sizeof(synopsis), "%s %s", cmd->name, cmd->args);
+        fprintf(out, "  %-20s  %s\n", synopsis, cmd->help);
+    }
+    fprintf(out,
+        "\n"
+        "Exit status: 0 success, 1 error reply, 2 daemon unreachable or no "
+        "reply,\n"
+        "64 usage error.\n");
+}
+
+static int
+cli_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Report a usage error: message, then a hint, never the whole help text, so
+ * the actual complaint stays visible. */
+static int
+cli_usage_error(const char *fmt, ...)
+{
+    va_list ap;
+
+    fputs(CLI_PROG ": ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputs("\nTry '" CLI_PROG " --help' for more information.\n", stderr);
+    return CLI_EXIT_USAGE;
+}
+
+/* ------------------------------------------------------------------------ */
+/* option parsing                                                            */
+
+static const struct cli_cmd *
+cli_find_command(const char *name)
+{
+    const struct cli_cmd *cmd;
+
+    for (cmd = cli_commands; cmd->name != NULL; cmd++) {
+        if (strcmp(cmd->name, name) == 0)
+            return cmd;
+    }
+    return NULL;
+}
+
+static int
+cli_parse_timeout(const char *s, double *out)
+{
+    char *end;
+    double v;
+
+    errno = 0;
+    v = strtod(s, &end);
+    /* Written so that NaN fails too: every comparison with it is false. */
+    if (errno != 0 || end == s || *end != '\0'
+        || !(v >= 0 && v <= 86400.0 * 365))
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* @return -1 to go on, else the exit status (help, version, usage error). */
+static int
+cli_parse_options(struct cli *c, int argc, char **argv)
+{
+    enum { OPT_JSON = 256, OPT_FOLLOW };
+    static const struct option longopts[] = {
+        { "socket",  required_argument, NULL, 's' },
+        { "timeout", required_argument, NULL, 't' },
+        { "json",    no_argument,       NULL, OPT_JSON },
+        { "follow",  no_argument,       NULL, OPT_FOLLOW },
+        { "help",    no_argument,       NULL, 'h' },
+        { "version", no_argument,       NULL, 'V' },
+        { NULL, 0, NULL, 0 }
+    };
+    const char *env;
+    int opt;
+
+    env = getenv(CLI_SOCKET_ENV);
+    if (env != NULL && env[0] != '\0')
+        c->socket_path = env;
+
+    /* The leading ':' lets us word the errors ourselves; GNU permutation
+     * allows options after the command ("raw --follow '{...}'"). */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, ":s:t:hV", longopts, NULL)) != -1) {
+        switch (opt) {
+        case 's':
+            if (optarg[0] == '\0')
+                return cli_usage_error("empty socket path");
+            c->socket_path = optarg;
+            break;
+        case 't':
+            if (cli_parse_timeout(optarg, &c->timeout) != 0)
+                return cli_usage_error("invalid timeout '%s'", optarg);
+            break;
+        case OPT_JSON:
+            c->json = true;
+            break;
+        case OPT_FOLLOW:
+            c->follow = true;
+            break;
+        case 'h':
+            cli_usage(stdout);
+            return CLI_EXIT_OK;
+        case 'V':
+            printf(CLI_PROG " %s\n", SIPBRIDGE_VERSION);
+            return CLI_EXIT_OK;
+        case ':':
+            return cli_usage_error("option '%s' needs an argument",
+                                   argv[optind - 1]);
+        default:
+            return cli_usage_error("unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    return -1;
+}
+
+/* @return -1 to go on, else the exit status of a usage error. */
+static int
+cli_parse_command(struct cli *c, int argc, char **argv)
+{
+    const struct cli_cmd *cmd;
+    int nargs;
+
+    if (optind >= argc)
+        return cli_usage_error("no command given");
+    cmd = cli_find_command(argv[optind]);
+    if (cmd == NULL)
+        return cli_usage_error("unknown command '%s'", argv[optind]);
+
+    nargs = argc - optind - 1;
+    if (nargs < cmd->min_args
+        || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
+        fprintf(stderr, CLI_PROG ": usage: " CLI_PROG " %s %s\n",
+                cmd->name, cmd->args);
+        return CLI_EXIT_USAGE;
+    }
+    if (c->follow && !(cmd->flags & CLI_CMD_FOLLOW))
+        return cli_usage_error("--follow does not apply to '%s'", cmd->name);
+
+    c->cmd = cmd;
+    c->argc = nargs;
+    c->argv = argv + optind + 1;
+    return -1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* request builders                                                          */
+
+static json_t *
+cli_build_simple(struct cli *c, int argc, char **argv)
+{
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s}", "request", c->cmd->name);
+}
+
+static json_t *
+cli_build_debug(struct cli *c, int argc, char **argv)
+{
+    bool enable;
+
+    (void) argc;
+    if (strcmp(argv[0], "on") == 0) {
+        enable = true;
+    } else if (strcmp(argv[0], "off") == 0) {
+        enable = false;
+    } else {
+        cli_usage_error("debug: expected 'on' or 'off', got '%s'", argv[0]);
+        return NULL;
+    }
+    return json_pack("{s:s, s:b}", "request", c->cmd->name, "enable", enable);
+}
+
+static json_t *
+cli_build_raw(struct cli *c, int argc, char **argv)
+{
+    json_error_t err;
+    json_t *req;
+
+    (void) c;
+    (void) argc;
+    req = json_loads(argv[0], 0, &err);
+    if (req == NULL) {
+        cli_usage_error("raw: invalid JSON at column %d: %s", err.column,
+                        err.text);
+        return NULL;
+    }
+    if (!json_is_object(req)) {
+        json_decref(req);
+        cli_usage_error("raw: the request must be a JSON object");
+        return NULL;
+    }
+    return req;
+}
+
+static json_t *
+cli_build_events(struct cli *c, int argc, char **argv)
+{
+    json_t *topics;
+    int i;
+
+    (void) c;
+    topics = json_array();
+    if (topics == NULL)
+        return NULL;
+    for (i = 0; i < argc; i++)
+        json_array_append_new(topics, json_string(argv[i]));
+    /* The protocol spells "all topics" as ["*"], not as an empty list. */
+    if (argc == 0)
+        json_array_append_new(topics, json_string("*"));
+    return json_pack("{s:s, s:o}", "request", "watch", "topics", topics);
+}
+
+/* ------------------------------------------------------------------------ */
+/* generic JSON rendering for humans                                         */
+
+static bool
+cli_in_list(const char *const *list, const char *key)
+{
+    size_t i;
+
+    for (i = 0; list != NULL && list[i] != NULL; i++) {
+        if (strcmp(list[i], key) == 0)
+            return true;
+    }
+    return false;
+}
+
+static bool
+cli_is_scalar(const json_t *v)
+{
+    return !json_is_object(v) && !json_is_array(v);
+}
+
+static void
+cli_put_compact(FILE *out, const json_t *v)
+{
+    json_dumpf(v, out, JSON_COMPACT | JSON_ENCODE_ANY);
+}
+
+/* Strings print bare; everything else as compact JSON. */
+static void
+cli_put_value(FILE *out, const json_t *v)
+{
+    if (json_is_string(v))
+        fputs(json_string_value(v), out);
+    else
+        cli_put_compact(out, v);
+}
+
+/* As cli_put_value(), but quotes strings that would not read back as one
+ * word, so "key=value" lists stay unambiguous. */
+static void
+cli_put_word(FILE *out, const json_t *v)
+{
+    const char *s;
+
+    if (!json_is_string(v)) {
+        cli_put_compact(out, v);
+        return;
+    }
+    s = json_string_value(v);
+    if (s[0] == '\0' || strpbrk(s, " \t\r\n\"=") != NULL)
+        cli_put_compact(out, v);
+    else
+        fputs(s, out);
+}
+
+/* "k v, k v" on one line: the compact human form of a flat object. */
+static void
+cli_put_inline_object(FILE *out, json_t *obj, const char *const *skip)
+{
+    const char *key;
+    json_t *v;
+    const char *sep = "";
+
+    json_object_foreach(obj, key, v) {
+        if (cli_in_list(skip, key))
+            continue;
+        fprintf(out, "%s%s ", sep, key);
+        cli_put_value(out, v);
+        sep = ", ";
+    }
+}
+
+/* Print any value under @p key: scalars and scalar lists on one line,
+ * objects as an indented block.  The fallback for fields we do not know. */
+static void
+cli_print_field(FILE *out, int indent, const char *key, json_t *v)
+{
+    const char *k;
+    json_t *item;
+    size_t i;
+    bool flat = true;
+
+    if (json_is_object(v) && json_object_size(v) > 0) {
+        fprintf(out, "%*s%s:\n", indent, "", key);
+        json_object_foreach(v, k, item)
+            cli_print_field(out, indent + 2, k, item);
+        return;
+    }
+    if (json_is_array(v)) {
+        json_array_foreach(v, i, item)
+            flat = flat && cli_is_scalar(item);
+    }
+    if (!json_is_array(v) || flat) {
+        fprintf(out, "%*s%s: ", indent, "", key);
+        if (json_is_array(v) && json_array_size(v) == 0)
+            fputs("none", out);
+        json_array_foreach(v, i, item) {
+            fputs(i > 0 ? ", " : "", out);
+            cli_put_value(out, item);
+        }
+        if (!json_is_array(v))
+            cli_put_value(out, v);
+        fputc('\n', out);
+        return;
+    }
+    fprintf(out, "%*s%s:\n", indent, "", key);
+    json_array_foreach(v, i, item) {
+        fprintf(out, "%*s", indent + 2, "");
+        if (json_is_object(item))
+            cli_put_inline_object(out, item, NULL);
+        else
+            cli_put_compact(out, item);
+        fputc('\n', out);
+    }
+}
+
+/* Print every member of @p obj not named in @p known. */
+static void
+cli_print_rest(FILE *out, json_t *obj, const char *const *known)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(obj, key, v) {
+        if (!cli_in_list(known, key))
+            cli_print_field(out, 0, key, v);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* reply printers                                                            */
+
+/* 3723 -> "1h02m03s"; days only when there are any. */
+static void
+cli_format_duration(char *buf, size_t size, double secs)
+{
+    unsigned long long t, d, h, m, s;
+
+    t = secs > 0 ? (unsigned long long) secs : 0;
+    d = t / 86400;
+    h = t / 3600 % 24;
+    m = t / 60 % 60;
+    s = t % 60;
+    if (d > 0)
+        snprintf(buf, size, "%llud%02lluh%02llum%02llus", d, h, m, s);
+    else if (h > 0)
+        snprintf(buf, size, "%lluh%02llum%02llus", h, m, s);
+    else if (m > 0)
+        snprintf(buf, size, "%llum%02llus", m, s);
+    else
+        snprintf(buf, size, "%llus", s);
+}
+
+/* "sipbridged 0.1.0, up 1h02m03s, pid 1234", with whatever parts exist. */
+static void
+cli_print_status_head(FILE *out, json_t *data)
+{
+    json_t *version = json_object_get(data, "version");
+    json_t *uptime = json_object_get(data, "uptime");
+    json_t *pid = json_object_get(data, "pid");
+    char dur[64];
+
+    fputs("sipbridged", out);
+    if (version != NULL) {
+        fputc(' ', out);
+        cli_put_value(out, version);
+    }
+    if (json_is_number(uptime)) {
+        cli_format_duration(dur, sizeof(dur), json_number_value(uptime));
+        fprintf(out, ", up %s", dur);
+    }
+    if (pid != NULL) {
+        fputs(", pid ", out);
+        cli_put_value(out, pid);
+    }
+    fputc('\n', out);
+}
+
+/* One listener: "udp 127.0.0.1:5060", IPv6 literals bracketed. */
+static void
+cli_put_listener(FILE *out, json_t *l)
+{
+    static const char *const known[] = {
+        "name", "protocol", "address", "port", NULL
+    };
+    json_t *proto = json_object_get(l, "protocol");
+    json_t *addr = json_object_get(l, "address");
+    json_t *port = json_object_get(l, "port");
+    const char *key;
+    json_t *v;
+    size_t extra = 0;
+    bool v6;
+
+    if (!json_is_object(l)) {
+        cli_put_compact(out, l);
+        return;
+    }
+    if (proto != NULL) {
+        cli_put_value(out, proto);
+        fputc(' ', out);
+    }
+    v6 = json_is_string(addr) && strchr(json_string_value(addr), ':') != NULL;
+    fputs(v6 ? "[" : "", out);
+    if (addr != NULL)
+        cli_put_value(out, addr);
+    else
+        fputc('?', out);
+    fputs(v6 ? "]" : "", out);
+    if (port != NULL) {
+        fputc(':', out);
+        cli_put_value(out, port);
+    }
+    /* Anything beyond the usual four goes in parentheses, lest it be lost. */
+    json_object_foreach(l, key, v) {
+        if (cli_in_list(known, key))
+            continue;
+        fprintf(out, "%s%s ", extra++ ? ", " : " (", key);
+        cli_put_value(out, v);
+    }
+    if (extra > 0)
+        fputc(')', out);
+}
+
+static void
+cli_print_listeners(FILE *out, json_t *listeners)
+{
+    json_t *l;
+    size_t i;
+
+    fputs("listeners: ", out);
+    if (json_array_size(listeners) == 0)
+        fputs("none", out);
+    json_array_foreach(listeners, i, l) {
+        fputs(i > 0 ? ", " : "", out);
+        cli_put_listener(out, l);
+    }
+    fputc('\n', out);
+}
+
+/* "control clients: 1", then any other control fields the same way. */
+static void
+cli_print_control(FILE *out, json_t *control)
+{
+    const char *key;
+    json_t *v;
+    char label[256];
+
+    json_object_foreach(control, key, v) {
+        snprintf(label, sizeof(label), "control %s", key);
+        cli_print_field(out, 0, label, v);
+    }
+}
+
+/* "database pg1: connected (queued 0)" per database. */
+static void
+cli_print_databases(FILE *out, json_t *dbs)
+{
+    static const char *const skip[] = { "name", "state", NULL };
+    json_t *db;
+    json_t *name, *state;
+    size_t i;
+
+    if (json_array_size(dbs) == 0)
+        fputs("databases: none\n", out);
+    json_array_foreach(dbs, i, db) {
+        if (!json_is_object(db)) {
+            fputs("database: ", out);
+            cli_put_compact(out, db);
+            fputc('\n', out);
+            continue;
+        }
+        name = json_object_get(db, "name");
+        state = json_object_get(db, "state");
+        fputs("database ", out);
+        if (name != NULL)
+            cli_put_value(out, name);
+        else
+            fputc('?', out);
+        fputs(": ", out);
+        if (state != NULL)
+            cli_put_value(out, state);
+        else
+            fputs("unknown", out);
+        if (json_object_size(db) > (size_t) (name != NULL) + (state != NULL)) {
+            fputs(" (", out);
+            cli_put_inline_object(out, db, skip);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
+}
+
+static void
+cli_print_status(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = {
+        "version", "uptime", "pid", "listeners", "control", "databases", NULL
+    };
+    json_t *v;
+
+    (void) c;
+    (void) req;
+    if (!json_is_object(data)) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    cli_print_status_head(stdout, data);
+
+    /* A field of an unexpected type is printed generically rather than
+     * dropped: a newer daemon may have changed it. */
+    v = json_object_get(data, "listeners");
+    if (json_is_array(v))
+        cli_print_listeners(stdout, v);
+    else if (v != NULL)
+        cli_print_field(stdout, 0, "listeners", v);
+    v = json_object_get(data, "control");
+    if (json_is_object(v))
+        cli_print_control(stdout, v);
+    else if (v != NULL)
+        cli_print_field(stdout, 0, "control", v);
+    v = json_object_get(data, "databases");
+    if (json_is_array(v))
+        cli_print_databases(stdout, v);
+    else if (v != NULL)
+        cli_print_field(stdout, 0, "databases", v);
+
+    cli_print_rest(stdout, data, known);
+}
+
+static void
+cli_print_debug(struct cli *c, json_t *req, json_t *data)
+{
+    /* The state is what we asked for; an echo of it is not news. */
+    static const char *const known[] = { "debug", "enable", "enabled", NULL };
+
+    (void) c;
+    printf("debug logging %s\n",
+           json_is_true(json_object_get(req, "enable")) ? "on" : "off");
+    cli_print_rest(stdout, data, known);
+}
+
+static void
+cli_print_reload(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { NULL };
+
+    (void) c;
+    (void) req;
+    puts("configuration reloaded");
+    cli_print_rest(stdout, data, known);
+}
+
+static void
+cli_print_version(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { "version", NULL };
+    json_t *v = json_object_get(data, "version");
+
+    (void) c;
+    (void) req;
+    fputs("sipbridged ", stdout);
+    if (v != NULL)
+        cli_put_value(stdout, v);
+    else
+        fputs("(unknown version)", stdout);
+    fputc('\n', stdout);
+    cli_print_rest(stdout, data, known);
+}
+
+static void
+cli_print_generic(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { NULL };
+
+    (void) c;
+    (void) req;
+    if (json_is_object(data))
+        cli_print_rest(stdout, data, known);
+    else if (data != NULL)
+        cli_print_field(stdout, 0, "data", data);
+}
+
+/* "error 461: <first line>", further lines of the text (config errors, one
+ * per line) indented below, as are the items of an "errors" array. */
+static void
+cli_print_error_reply(json_t *reply)
+{
+    json_t *code = json_object_get(reply, "error_code");
+    json_t *text = json_object_get(reply, "error");
+    json_t *errors = json_object_get(reply, "errors");
+    const char *s, *nl;
+    json_t *item;
+    size_t i;
+
+    fputs("error", stderr);
+    if (code != NULL) {
+        fputc(' ', stderr);
+        cli_put_value(stderr, code);
+    }
+    fputs(": ", stderr);
+    s = json_is_string(text) ? json_string_value(text) : "(no message)";
+    while ((nl = strchr(s, '\n')) != NULL) {
+        fprintf(stderr, "%.*s\n  ", (int) (nl - s), s);
+        s = nl + 1;
+    }
+    fprintf(stderr, "%s\n", s);
+    json_array_foreach(errors, i, item) {
+        fputs("  ", stderr);
+        cli_put_value(stderr, item);
+        fputc('\n', stderr);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
+/* events                                                                    */
+
+static bool
+cli_is_event(json_t *msg)
+{
+    json_t *sb = json_object_get(msg, "sipbridge");
+    json_t *sip = json_object_get(msg, "sip");
+
+    return (json_is_string(sb) && strcmp(json_string_value(sb), "event") == 0)
+        || (json_is_string(sip) && strcmp(json_string_value(sip), "event") == 0);
+}
+
+/* "TOPIC EVENT key=value..." for sipbridge events, "sip EVENT handle_id=..
+ * call_id=.. key=value..." for SIP ones. */
+static void
+cli_print_event_human(FILE *out, json_t *ev)
+{
+    static const char *const envelope[] = {
+        "sipbridge", "sip", "topic", "result", NULL
+    };
+    json_t *topic = json_object_get(ev, "topic");
+    json_t *result = json_object_get(ev, "result");
+    json_t *name = json_object_get(result, "event");
+    const char *key;
+    json_t *v;
+
+    if (json_object_get(ev, "sip") != NULL)
+        fputs("sip", out);
+    else if (topic != NULL)
+        cli_put_value(out, topic);
+    else
+        fputc('?', out);
+    if (name != NULL) {
+        fputc(' ', out);
+        cli_put_word(out, name);
+    }
+    json_object_foreach(ev, key, v) {
+        if (cli_in_list(envelope, key))
+            continue;
+        fprintf(out, " %s=", key);
+        cli_put_word(out, v);
+    }
+    if (json_is_object(result)) {
+        json_object_foreach(result, key, v) {
+            if (strcmp(key, "event") == 0)
+                continue;
+            fprintf(out, " %s=", key);
+            cli_put_word(out, v);
+        }
+    } else if (result != NULL) {
+        fputs(" result=", out);
+        cli_put_word(out, result);
+    }
+    fputc('\n', out);
+}
+
+/* ------------------------------------------------------------------------ */
+/* connection and line I/O                                                   */
+
+static int64_t
+cli_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* @return the absolute deadline for the configured timeout, -1 for none. */
+static int64_t
+cli_deadline(struct cli *c)
+{
+    if (c->timeout <= 0)
+        return -1;
+    return cli_now_ms() + (int64_t) (c->timeout * 1000.0 + 0.999);
+}
+
+/* poll() timeout left until @p deadline (-1 = infinite). */
+static int
+cli_poll_timeout(int64_t deadline)
+{
+    int64_t left;
+
+    if (deadline < 0)
+        return -1;
+    left = deadline - cli_now_ms();
+    if (left <= 0)
+        return 0;
+    return left > INT32_MAX ? INT32_MAX : (int) left;
+}
+
+static int
+cli_connect(struct cli *c)
+{
+    struct sockaddr_un sa;
+    struct timeval tv;
+    int fd, saved;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    if (strlen(c->socket_path) >= sizeof(sa.sun_path)) {
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    memcpy(sa.sun_path, c->socket_path, strlen(c->socket_path));
+
+    fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    /* A daemon whose accept backlog is full makes connect() block; the send
+     * timeout bounds that wait on Linux. */
+    if (c->timeout > 0) {
+        tv.tv_sec = (time_t) c->timeout;
+        tv.tv_usec = (suseconds_t) ((c->timeout - (double) tv.tv_sec) * 1e6);
+        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
+    }
+    if (connect(fd, (struct sockaddr *) &sa, sizeof(sa)) != 0) {
+        saved = errno;
+        close(fd);
+        errno = saved;
+        return -1;
+    }
+    c->fd = fd;
+    return 0;
+}
+
+/* Write all of @p data, waiting for room no later than @p deadline. */
+static int
+cli_write_all(struct cli *c, const char *data, size_t len, int64_t deadline)
+{
+    struct pollfd pfd = { .fd = c->fd, .events = POLLOUT };
+    ssize_t n;
+    int r;
+
+    while (len > 0) {
+        /* MSG_DONTWAIT + poll keeps us bounded; MSG_NOSIGNAL turns a
+         * vanished daemon into EPIPE instead of killing us. */
+        n = send(c->fd, data, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (n > 0) {
+            data += n;
+            len -= (size_t) n;
+            continue;
+        }
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            return -1;
+        r = poll(&pfd, 1, cli_poll_timeout(deadline));
+        if (r == 0) {
+            errno = ETIMEDOUT;
+            return -1;
+        }
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+    return 0;
+}
+
+/* Make room for at least CLI_READ_CHUNK more bytes, dropping consumed ones. */
+static int
+cli_buf_reserve(struct cli *c)
+{
+    size_t cap;
+    char *p;
+
+    if (c->start > 0) {
+        memmove(c->buf, c->buf + c->start, c->len - c->start);
+        c->len -= c->start;
+        c->start = 0;
+    }
+    if (c->cap - c->len >= CLI_READ_CHUNK)
+        return 0;
+    cap = c->cap > 0 ? c->cap * 2 : 2 * CLI_READ_CHUNK;
+    p = realloc(c->buf, cap + 1);   /* +1: room for a terminating NUL */
+    if (p == NULL)
+        return -1;
+    c->buf = p;
+    c->cap = cap;
+    return 0;
+}
+
+/* Cut the next complete line out of the buffer, NUL-terminated. */
+static bool
+cli_take_line(struct cli *c, char **line, size_t *len)
+{
+    char *nl;
+
+    if (c->len == c->start)
+        return false;
+    nl = memchr(c->buf + c->start, '\n', c->len - c->start);
+    if (nl == NULL)
+        return false;
+    *nl = '\0';
+    *line = c->buf + c->start;
+    *len = (size_t) (nl - *line);
+    c->start = (size_t) (nl - c->buf) + 1;
+    return true;
+}
+
+/* On EOF, hand out an unterminated last line rather than lose it. */
+static bool
+cli_take_tail(struct cli *c, char **line, size_t *len)
+{
+    if (c->len == c->start)
+        return false;
+    c->buf[c->len] = '\0';
+    *line = c->buf + c->start;
+    *len = c->len - c->start;
+    c->start = c->len;
+    return true;
+}
+
+/* Wait (until @p deadline, -1 = forever) for the next line of any length. */
+static enum cli_io
+cli_read_line(struct cli *c, int64_t deadline, char **line, size_t *len)
+{
+    struct pollfd pfd[2];
+    ssize_t n;
+    int r;
+
+    for (;;) {
+        if (cli_take_line(c, line, len))
+            return CLI_IO_LINE;
+        if (cli_buf_reserve(c) != 0)
+            return CLI_IO_ERROR;
+
+        pfd[0] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
+        pfd[1] = (struct pollfd) { .fd = c->sigfd, .events = POLLIN };
+        r = poll(pfd, 2, cli_poll_timeout(deadline));
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0)
+            return CLI_IO_ERROR;
+        if (r == 0)
+            return CLI_IO_TIMEOUT;
+        if (pfd[1].revents != 0)
+            return CLI_IO_SIGNAL;
+
+        n = read(c->fd, c->buf + c->len, c->cap - c->len);
+        if (n < 0 && (errno == EINTR || errno == EAGAIN))
+            continue;
+        if (n < 0)
+            return CLI_IO_ERROR;
+        if (n == 0)
+            return cli_take_tail(c, line, len) ? CLI_IO_LINE : CLI_IO_EOF;
+        c->len += (size_t) n;
+    }
+}
+
+/* Print one JSON value as a line and flush, so pipes see events at once. */
+static void
+cli_emit_json(json_t *msg)
+{
+    json_dumpf(msg, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+    fputc('\n', stdout);
+    fflush(stdout);
+}
+
+/* ------------------------------------------------------------------------ */
+/* request/reply                                                             */
+
+/* Stamp @p req with a transaction unless it carries one (raw requests may),
+ * and remember it for matching the reply. */
+static void
+cli_set_transaction(struct cli *c, json_t *req)
+{
+    char id[64];
+    json_t *t = json_object_get(req, "transaction");
+
+    if (t == NULL) {
+        snprintf(id, sizeof(id), "ctl-%ld-%lu", (long) getpid(), ++c->seq);
+        t = json_string(id);
+        json_object_set_new(req, "transaction", t);
+    }
+    json_decref(c->txn);
+    c->txn = json_incref(t);
+}
+
+static int
+cli_send_request(struct cli *c, json_t *req, int64_t deadline)
+{
+    char *line;
+    size_t len;
+    int rc;
+
+    cli_set_transaction(c, req);
+    line = json_dumps(req, JSON_COMPACT);
+    if (line == NULL) {
+        cli_errorf("cannot encode the request");
+        return CLI_EXIT_UNREACHABLE;
+    }
+    len = strlen(line);
+    line[len] = '\n';   /* replaces the NUL; the line is sent by length */
+    rc = cli_write_all(c, line, len + 1, deadline);
+    free(line);
+    if (rc != 0) {
+        cli_errorf("cannot send request to %s: %s", c->socket_path,
+                   strerror(errno));
+        return CLI_EXIT_UNREACHABLE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* Is @p msg the reply to our pending request? */
+static bool
+cli_is_our_reply(struct cli *c, json_t *msg)
+{
+    return json_is_object(msg)
+        && json_object_get(msg, "response") != NULL
+        && json_equal(json_object_get(msg, "transaction"), c->txn);
+}
+
+/* Read until our reply arrives; events and foreign lines are skipped.
+ * @return the reply (new reference), or NULL after reporting why. */
+static json_t *
+cli_wait_reply(struct cli *c, int64_t deadline)
+{
+    json_error_t err;
+    json_t *msg;
+    char *line;
+    size_t len;
+
+    for (;;) {
+        switch (cli_read_line(c, deadline, &line, &len)) {
+        case CLI_IO_LINE:
+            break;
+        case CLI_IO_EOF:
+            cli_errorf("connection to %s closed before a reply arrived",
+                       c->socket_path);
+            return NULL;
+        case CLI_IO_TIMEOUT:
+            cli_errorf("timed out waiting for reply from %s after %gs",
+                       c->socket_path, c->timeout);
+            return NULL;
+        case CLI_IO_SIGNAL:
+            cli_errorf("interrupted");
+            return NULL;
+        case CLI_IO_ERROR:
+            cli_errorf("cannot read from %s: %s", c->socket_path,
+                       strerror(errno));
+            return NULL;
+        }
+        msg = json_loadb(line, len, 0, &err);
+        if (cli_is_our_reply(c, msg))
+            return msg;
+        json_decref(msg);
+    }
+}
+
+/* Print a reply and map it to an exit status. */
+static int
+cli_handle_reply(struct cli *c, json_t *req, json_t *reply)
+{
+    json_t *resp = json_object_get(reply, "response");
+    const char *r = json_is_string(resp) ? json_string_value(resp) : "";
+    bool raw = c->json || (c->cmd->flags & CLI_CMD_RAW);
+    int status;
+
+    if (strcmp(r, "success") == 0 || strcmp(r, "ack") == 0)
+        status = CLI_EXIT_OK;
+    else if (strcmp(r, "error") == 0)
+        status = CLI_EXIT_ERROR;
+    else
+        status = CLI_EXIT_UNREACHABLE;
+
+    if (raw) {
+        cli_emit_json(reply);
+        return status;
+    }
+    if (status == CLI_EXIT_ERROR) {
+        cli_print_error_reply(reply);
+    } else if (status == CLI_EXIT_UNREACHABLE) {
+        fputs(CLI_PROG ": unexpected reply: ", stderr);
+        cli_put_compact(stderr, reply);
+        fputc('\n', stderr);
+    } else if (strcmp(r, "ack") == 0 && !(c->cmd->flags & CLI_CMD_STREAM)) {
+        puts("accepted");
+    } else if (strcmp(r, "success") == 0) {
+        c->cmd->print(c, req, json_object_get(reply, "data"));
+    }
+    fflush(stdout);
+    return status;
+}
+
+/* Route SIGINT/SIGTERM to a descriptor so that the stream loop ends
+ * cleanly (exit 0, output flushed) without a global flag. */
+static void
+cli_catch_signals(struct cli *c)
+{
+    sigset_t set;
+
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) == 0)
+        c->sigfd = signalfd(-1, &set, SFD_CLOEXEC);
+}
+
+/* Print what the daemon pushes until EOF or a signal. */
+static int
+cli_stream(struct cli *c)
+{
+    json_error_t err;
+    json_t *msg;
+    char *line;
+    size_t len;
+    bool raw = c->json || (c->cmd->flags & CLI_CMD_RAW);
+
+    cli_catch_signals(c);
+    for (;;) {
+        switch (cli_read_line(c, -1, &line, &len)) {
+        case CLI_IO_LINE:
+            break;
+        case CLI_IO_EOF:
+            cli_errorf("connection closed by daemon");
+            return CLI_EXIT_OK;
+        case CLI_IO_SIGNAL:
+            return CLI_EXIT_OK;
+        case CLI_IO_TIMEOUT:
+        case CLI_IO_ERROR:
+            cli_errorf("cannot read from %s: %s", c->socket_path,
+                       strerror(errno));
+            return CLI_EXIT_UNREACHABLE;
+        }
+        msg = json_loadb(line, len, 0, &err);
+        if (msg == NULL) {
+            cli_errorf("ignoring malformed line from daemon: %s", err.text);
+        } else if (raw && (c->cmd->flags & CLI_CMD_RAW)) {
+            cli_emit_json(msg);     /* raw --follow shows every line */
+        } else if (cli_is_event(msg)) {
+            if (raw)
+                cli_emit_json(msg);
+            else
+                cli_print_event_human(stdout, msg);
+            fflush(stdout);
+        }
+        json_decref(msg);
+    }
+}
+
+static int
+cli_run(struct cli *c)
+{
+    json_t *req, *reply;
+    int64_t deadline;
+    int status;
+
+    req = c->cmd->build(c, c->argc, c->argv);
+    if (req == NULL)
+        return CLI_EXIT_USAGE;
+
+    if (cli_connect(c) != 0) {
+        cli_errorf("cannot connect to %s: %s", c->socket_path,
+                   strerror(errno));
+        json_decref(req);
+        return CLI_EXIT_UNREACHABLE;
+    }
+
+    /* One deadline covers sending and the reply, so skipped events cannot
+     * stretch the wait. */
+    deadline = cli_deadline(c);
+    status = cli_send_request(c, req, deadline);
+    if (status != CLI_EXIT_OK) {
+        json_decref(req);
+        return status;
+    }
+    reply = cli_wait_reply(c, deadline);
+    if (reply == NULL) {
+        json_decref(req);
+        return CLI_EXIT_UNREACHABLE;
+    }
+    status = cli_handle_reply(c, req, reply);
+    json_decref(reply);
+    json_decref(req);
+
+    if (status == CLI_EXIT_OK
+        && ((c->cmd->flags & CLI_CMD_STREAM) || c->follow))
+        status = cli_stream(c);
+    return status;
+}
+
+static void
+cli_cleanup(struct cli *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    if (c->sigfd >= 0)
+        close(c->sigfd);
+    json_decref(c->txn);
+    free(c->buf);
+}
+
+int
+main(int argc, char **argv)
+{
+    struct cli c = {
+        .socket_path = CLI_DEFAULT_SOCKET,
+        .timeout = CLI_DEFAULT_TIMEOUT,
+        .fd = -1,
+        .sigfd = -1,
+    };
+    int status;
+
+    status = cli_parse_options(&c, argc, argv);
+    if (status < 0)
+        status = cli_parse_command(&c, argc, argv);
+    if (status < 0)
+        status = cli_run(&c);
+    cli_cleanup(&c);
+    if (fflush(stdout) != 0 && status == CLI_EXIT_OK) {
+        cli_errorf("cannot write output: %s", strerror(errno));
+        status = CLI_EXIT_ERROR;
+    }
+    return status;
+}

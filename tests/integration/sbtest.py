@@ -1,0 +1,258 @@
+"""sbtest - harness for sipbridge integration tests.
+
+Starts the real sipbridged on free loopback ports with a generated config,
+talks to its control socket, runs sipp and sipbridgectl against it.  Python
+standard library only.  Every wait is bounded; SB_TIMEOUT_MULT scales the
+bounds for sanitizer or valgrind runs.  SB_KEEP=1 keeps the temp dirs.
+
+    with Daemon() as d:
+        assert d.request({"request": "status"})["response"] == "success"
+        assert d.sipp("options.xml").returncode == 0
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+BUILD = os.environ.get("SB_BUILD_DIR", os.path.join(os.path.dirname(__file__), "../../build"))
+SOURCE = os.environ.get("SB_SOURCE_DIR", os.path.join(os.path.dirname(__file__), "../.."))
+HERE = os.path.dirname(os.path.abspath(__file__))
+SIPP_DIR = os.path.join(HERE, "sipp")
+MULT = float(os.environ.get("SB_TIMEOUT_MULT", "1"))
+DAEMON = os.path.join(BUILD, "sipbridged")
+CTL = os.path.join(BUILD, "sipbridgectl")
+
+
+def bounded(seconds):
+    return seconds * MULT
+
+
+def free_port(family=socket.AF_INET, host="127.0.0.1"):
+    """A port free for both UDP and TCP on host."""
+    for _ in range(50):
+        t = socket.socket(family, socket.SOCK_STREAM)
+        t.bind((host, 0))
+        port = t.getsockname()[1]
+        u = socket.socket(family, socket.SOCK_DGRAM)
+        try:
+            u.bind((host, port))
+        except OSError:
+            continue
+        finally:
+            u.close()
+            t.close()
+        return port
+    raise RuntimeError("no free port")
+
+
+def wait_for(pred, timeout, what):
+    deadline = time.monotonic() + bounded(timeout)
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.02)
+    raise AssertionError("timed out after %.1fs waiting for %s" % (bounded(timeout), what))
+
+
+class Client:
+    """One control-socket connection speaking JSON lines."""
+
+    def __init__(self, path, timeout=10):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(bounded(timeout))
+        self.sock.connect(path)
+        self.buf = b""
+        self.pending = []   # lines read while waiting for something else
+        self.n = 0
+
+    def close(self):
+        self.sock.close()
+
+    def send_raw(self, data):
+        self.sock.sendall(data)
+
+    def send(self, obj):
+        self.send_raw(json.dumps(obj).encode() + b"\n")
+
+    def read_line(self):
+        """Next line as a dict, or None on EOF."""
+        if self.pending:
+            return self.pending.pop(0)
+        while b"\n" not in self.buf:
+            chunk = self.sock.recv(65536)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def request(self, obj):
+        """Send a request with a fresh transaction; return its reply."""
+        self.n += 1
+        obj = dict(obj)
+        obj.setdefault("transaction", "t%d" % self.n)
+        self.send(obj)
+        return self.wait(lambda m: m.get("transaction") == obj["transaction"] and "response" in m)
+
+    def wait(self, pred):
+        skipped = []
+        try:
+            while True:
+                m = self.read_line()
+                if m is None:
+                    raise AssertionError("control connection closed")
+                if pred(m):
+                    return m
+                skipped.append(m)
+        finally:
+            self.pending = skipped + self.pending
+
+    def event(self, pred=lambda m: True):
+        return self.wait(lambda m: ("sipbridge" in m or "sip" in m) and pred(m))
+
+
+class Daemon:
+    """The real sipbridged on free loopback ports, in a temp dir."""
+
+    def __init__(self, extra="", log_level="info", transports=("udp", "tcp"),
+                 env=None, start=True, control_extra=""):
+        self.dir = tempfile.mkdtemp(prefix="sbtest-")
+        self.port = free_port()
+        self.sock_path = os.path.join(self.dir, "control.sock")
+        self.conf = os.path.join(self.dir, "sipbridge.conf")
+        self.log_path = os.path.join(self.dir, "daemon.log")
+        self.env = dict(os.environ, **(env or {}))
+        self.proc = None
+        self.write_config(self.config_text(extra, log_level, transports, control_extra))
+        if start:
+            self.start()
+
+    def config_text(self, extra="", log_level="info", transports=("udp", "tcp"),
+                    control_extra="", port=None):
+        port = port or self.port
+        parts = ["[global]\ntype=global\nlog_level=%s\nstate_dir=%s/state\n" % (log_level, self.dir)]
+        for proto in transports:
+            parts.append("[transport-%s]\ntype=transport\nprotocol=%s\nbind=127.0.0.1:%d\n"
+                         % (proto, proto, port))
+        parts.append("[control]\ntype=control\nsocket=%s\nmode=0600\n%s" % (self.sock_path, control_extra))
+        parts.append(extra)
+        return "\n".join(parts)
+
+    def write_config(self, text):
+        with open(self.conf, "w") as f:
+            f.write(text)
+
+    def start(self):
+        self.logf = open(self.log_path, "ab")
+        self.proc = subprocess.Popen([DAEMON, "-f", "-c", self.conf], stdout=self.logf,
+                                     stderr=subprocess.STDOUT, env=self.env)
+        wait_for(self._answers, 10, "the daemon's control socket")
+        return self
+
+    def _answers(self):
+        if self.proc.poll() is not None:
+            raise AssertionError("sipbridged exited with %s:\n%s" % (self.proc.returncode, self.log()))
+        try:
+            c = Client(self.sock_path, timeout=2)
+        except OSError:
+            return False
+        try:
+            return c.request({"request": "version"}).get("response") == "success"
+        finally:
+            c.close()
+
+    def client(self):
+        return Client(self.sock_path)
+
+    def request(self, obj):
+        c = self.client()
+        try:
+            return c.request(obj)
+        finally:
+            c.close()
+
+    def status(self):
+        r = self.request({"request": "status"})
+        assert r["response"] == "success", r
+        return r["data"]
+
+    def log(self):
+        with open(self.log_path, "rb") as f:
+            return f.read().decode(errors="replace")
+
+    def wait_log(self, text, timeout=5):
+        return wait_for(lambda: text in self.log(), timeout, "log line %r" % text)
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, check=True):
+        """SIGTERM; the daemon must exit 0 within 5 s."""
+        if not self.alive():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            rc = self.proc.wait(timeout=bounded(5))
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError("sipbridged did not stop within 5 s of SIGTERM")
+        if check and rc != 0:
+            raise AssertionError("sipbridged exited %d:\n%s" % (rc, self.log()))
+        return rc
+
+    def ctl(self, *args, timeout=15):
+        return subprocess.run([CTL, "-s", self.sock_path] + list(args), capture_output=True,
+                              text=True, timeout=bounded(timeout))
+
+    def sipp(self, scenario, transport="u1", count=1, extra=(), timeout=20, port=None):
+        return run_sipp(scenario, "127.0.0.1:%d" % (port or self.port), transport, count,
+                        extra, timeout, self.dir)
+
+    def cleanup(self):
+        try:
+            if self.alive():
+                self.proc.kill()
+                self.proc.wait()
+        finally:
+            if os.environ.get("SB_KEEP"):
+                print("kept", self.dir, file=sys.stderr)
+            else:
+                shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, et, ev, tb):
+        if et is not None and self.proc is not None:
+            sys.stderr.write("---- daemon log (%s) ----\n%s\n" % (self.log_path, self.log()))
+        try:
+            if et is None:
+                self.stop()
+        finally:
+            self.cleanup()
+
+
+def run_sipp(scenario, target, transport="u1", count=1, extra=(), timeout=20, cwd=None):
+    """Run a sipp client scenario (tests/integration/sipp/NAME) once per call."""
+    path = scenario if os.path.isabs(scenario) else os.path.join(SIPP_DIR, scenario)
+    port = free_port()
+    cmd = ["sipp", "-sf", path, target, "-i", "127.0.0.1", "-p", str(port), "-t", transport,
+           "-m", str(count), "-nostdin", "-timeout", "%ds" % bounded(timeout), "-timeout_error",
+           "-max_retrans", "3", "-trace_err"] + list(extra)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=bounded(timeout) + 10,
+                          cwd=cwd)
+
+
+def main():
+    unittest.main(verbosity=2)
