@@ -23,10 +23,14 @@
 
 #include "sipbridge/log.h"
 
-/* Methods the daemon answers itself rather than nua's defaults: without
- * this nua would say 200 to MESSAGE before anyone looked at it. */
-#define SIP_APPL_METHODS \
-    "MESSAGE, INFO, PUBLISH, NOTIFY, REFER, SUBSCRIBE, UPDATE"
+/*
+ * Methods the daemon answers itself rather than nua's defaults: without
+ * this nua would say 200 to MESSAGE before anyone looked at it.  nua's
+ * default list already holds INVITE, REGISTER, PUBLISH and SUBSCRIBE, and
+ * naming one of those again crashes sofia-sip 1.12.11 (msg_params_join
+ * reads past the list while pruning duplicates), so they are not repeated.
+ */
+#define SIP_APPL_METHODS "MESSAGE, INFO, NOTIFY, REFER, UPDATE"
 #define SIP_ALLOW \
     "INVITE, ACK, BYE, CANCEL, OPTIONS, PRACK, MESSAGE, SUBSCRIBE, NOTIFY, " \
     "REFER, UPDATE, INFO, PUBLISH"
@@ -346,6 +350,7 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       NUTAG_AUTOANSWER(0),
                       NUTAG_APPL_METHOD(SIP_APPL_METHODS),
                       NUTAG_ALLOW(SIP_ALLOW),
+
                       TPTAG_UDP_RMEM(cfg->global.udp_recv_buffer),
                       TPTAG_LOG(cfg->global.debug),
                       TAG_END());

@@ -1,0 +1,39 @@
+#!/bin/sh
+# deps.sh [run|test] - install the Debian 12 packages sipbridge needs.
+#
+#   run   what building and running the daemon needs (no PostgreSQL server)
+#   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze
+#
+# Installs only what is missing, with apt-get when run as root; otherwise it
+# names the missing packages and fails.
+set -eu
+
+RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
+libjansson-dev libpq-dev libsystemd-dev"
+TEST_PKGS="$RUN_PKGS libcmocka-dev sip-tester python3 postgresql systemd procps
+clang"
+
+case "${1:-run}" in
+run) pkgs=$RUN_PKGS ;;
+test) pkgs=$TEST_PKGS ;;
+*) echo "usage: $0 [run|test]" >&2; exit 64 ;;
+esac
+
+missing=""
+for p in $pkgs; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed"; then
+        missing="$missing $p"
+    fi
+done
+[ -z "$missing" ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps.sh: missing packages:$missing" >&2
+    echo "deps.sh: run as root, or: sudo apt-get install$missing" >&2
+    exit 1
+fi
+echo "deps.sh: installing$missing"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086
+apt-get install -y -qq --no-install-recommends $missing >/dev/null
