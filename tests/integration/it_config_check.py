@@ -1,0 +1,89 @@
+"""sipbridged --check-config: exit 0 for a good file, exit 1 naming
+FILE:LINE and the key for every problem in a bad one."""
+import os
+import subprocess
+import sbtest
+
+
+def check(path):
+    return subprocess.run([sbtest.DAEMON, "--check-config", "-c", path], capture_output=True,
+                          text=True, timeout=sbtest.bounded(10))
+
+
+class CheckConfig(sbtest.unittest.TestCase):
+    def setUp(self):
+        self.dir = sbtest.tempfile.mkdtemp(prefix="sbcheck-")
+        self.base = ("[global]\ntype=global\nstate_dir=%s\n"
+                     "[udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n"
+                     "[control]\ntype=control\nsocket=%s/c.sock\n" % (self.dir, self.dir))
+
+    def tearDown(self):
+        sbtest.shutil.rmtree(self.dir, ignore_errors=True)
+
+    def write(self, text, name="sipbridge.conf"):
+        path = os.path.join(self.dir, name)
+        with open(path, "w") as f:
+            f.write(text)
+        return path
+
+    def assert_error(self, text, *needles):
+        path = self.write(text)
+        r = check(path)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
+        for n in needles:
+            self.assertIn(n % {"f": path}, r.stderr)
+
+    def test_shipped_config_is_valid(self):
+        r = check(os.path.join(sbtest.SOURCE, "etc", "sipbridge.conf"))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("configuration OK", r.stdout)
+
+    def test_generated_config_is_valid(self):
+        self.assertEqual(check(self.write(self.base)).returncode, 0)
+
+    def test_unknown_key(self):
+        # line 8 is the bogus key inside [udp]
+        self.assert_error(self.base.replace("bind=127.0.0.1:5060\n", "bind=127.0.0.1:5060\nbnd=1\n"),
+                          "%(f)s:8: [udp] key 'bnd': unknown key for type=transport")
+
+    def test_bad_port(self):
+        self.assert_error(self.base.replace("5060", "99999"),
+                          "%(f)s:7: [udp] bind '127.0.0.1:99999': port out of range")
+
+    def test_missing_required_key(self):
+        self.assert_error(self.base + "[pg]\ntype=database\nmax_queue=10\n",
+                          "%(f)s:11: [pg] type=database: missing required key 'conninfo'")
+
+    def test_every_error_reported_at_once(self):
+        text = (self.base.replace("5060", "0").replace("type=global\n", "type=global\nfoo=1\n")
+                + "[pg]\ntype=database\n")
+        path = self.write(text)
+        r = check(path)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("%s:3: [global] key 'foo'" % path, r.stderr)
+        self.assertIn("port", r.stderr)
+        self.assertIn("missing required key 'conninfo'", r.stderr)
+
+    def test_error_in_included_file_names_that_file(self):
+        inc = self.write("[extra]\ntype=database\nconninfo=hostaddr=127.0.0.1\nretry_min=abc\n",
+                         "extra.conf")
+        self.assert_error(self.base + "#include extra.conf\n",
+                          "%s:4: [extra] retry_min" % inc)
+
+    def test_two_binds_of_one_address(self):
+        self.assert_error(self.base + "[udp2]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n",
+                          "%(f)s:14: [udp2] bind '127.0.0.1:5060': already bound by [udp]")
+
+    def test_transports_nua_cannot_bind_together(self):
+        # UDP and TCP on different addresses: sofia-sip's nua binds one SIP URL.
+        self.assert_error(self.base + "[tcp]\ntype=transport\nprotocol=tcp\nbind=127.0.0.2:5070\n",
+                          "%(f)s:11: [tcp] type=transport: sofia-sip binds UDP and TCP on one address")
+
+    def test_missing_file(self):
+        r = check(os.path.join(self.dir, "nope.conf"))
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("nope.conf", r.stderr)
+
+
+if __name__ == "__main__":
+    sbtest.main()
