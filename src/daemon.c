@@ -28,6 +28,25 @@
 const struct cfg_type *const daemon_cfg_types = NULL;
 const size_t daemon_cfg_ntypes = 0;
 
+/* A conninfo that would make libpq block (a host name) is a config error. */
+static int
+daemon_check_databases(const struct cfg *cfg, struct cfg_errors *errs)
+{
+    int rc = 0;
+
+    for (size_t i = 0; i < cfg->ndatabases; i++) {
+        const struct cfg_database *d = &cfg->databases[i];
+        char why[256];
+
+        if (db_conninfo_check(d->conninfo, why, sizeof(why)) != 0) {
+            cfg_errors_add(errs, d->file, d->line, "[%s] conninfo: %s",
+                           d->name, why);
+            rc = -EINVAL;
+        }
+    }
+    return rc;
+}
+
 int
 daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
 {
@@ -37,7 +56,11 @@ daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
     rc = cfg_load(path, daemon_cfg_types, daemon_cfg_ntypes, &cfg, errs);
     if (rc != 0)
         return rc;
-    if (sip_check_transports(cfg, errs) != 0) {
+    /* Both checks run, so that every error is reported at once. */
+    int bad = sip_check_transports(cfg, errs) != 0;
+
+    bad |= daemon_check_databases(cfg, errs) != 0;
+    if (bad) {
         cfg_free(cfg);
         return -EINVAL;
     }

@@ -67,7 +67,11 @@ class Client:
     def __init__(self, path, timeout=10):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(bounded(timeout))
-        self.sock.connect(path)
+        try:
+            self.sock.connect(path)
+        except OSError:
+            self.sock.close()
+            raise
         self.buf = b""
         self.pending = []   # lines read while waiting for something else
         self.n = 0
@@ -224,6 +228,8 @@ class Daemon:
             if self.alive():
                 self.proc.kill()
                 self.proc.wait()
+            if self.proc is not None:
+                self.logf.close()
         finally:
             if os.environ.get("SB_KEEP"):
                 print("kept", self.dir, file=sys.stderr)
