@@ -51,14 +51,13 @@ int
 daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
 {
     struct cfg *cfg;
-    int rc;
+    int rc, bad;
 
     rc = cfg_load(path, daemon_cfg_types, daemon_cfg_ntypes, &cfg, errs);
     if (rc != 0)
         return rc;
     /* Both checks run, so that every error is reported at once. */
-    int bad = sip_check_transports(cfg, errs) != 0;
-
+    bad = sip_check_transports(cfg, errs) != 0;
     bad |= daemon_check_databases(cfg, errs) != 0;
     if (bad) {
         cfg_free(cfg);

@@ -55,6 +55,7 @@ enum cli_io {
     CLI_IO_EOF,
     CLI_IO_TIMEOUT,
     CLI_IO_SIGNAL,
+    CLI_IO_OUTPUT_GONE, /* nobody reads our stdout any more */
     CLI_IO_ERROR  /* errno holds the cause */
 };
 
@@ -96,6 +97,9 @@ struct cli {
     int sigfd;                  /* signalfd while streaming, else -1 */
     unsigned long seq;          /* last transaction number used */
     json_t *txn;                /* transaction of the pending request */
+
+    int outfd;                  /* stdout, watched for a gone reader while
+                                   streaming, else -1 */
 
     /* line reader: unread bytes are buf[start, len) */
     char *buf;
@@ -278,9 +282,16 @@ cli_parse_options(struct cli *c, int argc, char **argv)
             printf(CLI_PROG " %s\n", SIPBRIDGE_VERSION);
             return CLI_EXIT_OK;
         case ':':
+            if (optopt != 0)
+                return cli_usage_error("option '-%c' needs an argument",
+                                       optopt);
             return cli_usage_error("option '%s' needs an argument",
                                    argv[optind - 1]);
         default:
+            /* optopt names a bad short option even inside a group ("-jx");
+             * a bad long one is only in argv. */
+            if (optopt != 0)
+                return cli_usage_error("unknown option '-%c'", optopt);
             return cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
     }
@@ -303,8 +314,8 @@ cli_parse_command(struct cli *c, int argc, char **argv)
     nargs = argc - optind - 1;
     if (nargs < cmd->min_args
         || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
-        fprintf(stderr, CLI_PROG ": usage: " CLI_PROG " %s %s\n",
-                cmd->name, cmd->args);
+        fprintf(stderr, CLI_PROG ": usage: " CLI_PROG " %s%s%s\n",
+                cmd->name, cmd->args[0] != '\0' ? " " : "", cmd->args);
         return CLI_EXIT_USAGE;
     }
     if (c->follow && !(cmd->flags & CLI_CMD_FOLLOW))
@@ -1012,7 +1023,7 @@ cli_take_tail(struct cli *c, char **line, size_t *len)
 static enum cli_io
 cli_read_line(struct cli *c, int64_t deadline, char **line, size_t *len)
 {
-    struct pollfd pfd[2];
+    struct pollfd pfd[3];
     ssize_t n;
     int r;
 
@@ -1024,7 +1035,9 @@ cli_read_line(struct cli *c, int64_t deadline, char **line, size_t *len)
 
         pfd[0] = (struct pollfd) { .fd = c->fd, .events = POLLIN };
         pfd[1] = (struct pollfd) { .fd = c->sigfd, .events = POLLIN };
-        r = poll(pfd, 2, cli_poll_timeout(deadline));
+        /* events 0: only POLLERR/POLLHUP, i.e. the pipe reader went away */
+        pfd[2] = (struct pollfd) { .fd = c->outfd, .events = 0 };
+        r = poll(pfd, 3, cli_poll_timeout(deadline));
         if (r < 0 && errno == EINTR)
             continue;
         if (r < 0)
@@ -1033,6 +1046,8 @@ cli_read_line(struct cli *c, int64_t deadline, char **line, size_t *len)
             return CLI_IO_TIMEOUT;
         if (pfd[1].revents != 0)
             return CLI_IO_SIGNAL;
+        if (pfd[2].revents != 0)
+            return CLI_IO_OUTPUT_GONE;
 
         n = read(c->fd, c->buf + c->len, c->cap - c->len);
         if (n < 0 && (errno == EINTR || errno == EAGAIN))
@@ -1131,6 +1146,7 @@ cli_wait_reply(struct cli *c, int64_t deadline)
                        c->socket_path, c->timeout);
             return NULL;
         case CLI_IO_SIGNAL:
+        case CLI_IO_OUTPUT_GONE:
             cli_errorf("interrupted");
             return NULL;
         case CLI_IO_ERROR:
@@ -1205,6 +1221,9 @@ cli_stream(struct cli *c)
     bool raw = c->json || (c->cmd->flags & CLI_CMD_RAW);
 
     cli_catch_signals(c);
+    /* "sipbridgectl events | grep -m1 x" must end when grep does, not at
+     * the next event, which may never come. */
+    c->outfd = STDOUT_FILENO;
     for (;;) {
         switch (cli_read_line(c, -1, &line, &len)) {
         case CLI_IO_LINE:
@@ -1213,6 +1232,7 @@ cli_stream(struct cli *c)
             cli_errorf("connection closed by daemon");
             return CLI_EXIT_OK;
         case CLI_IO_SIGNAL:
+        case CLI_IO_OUTPUT_GONE:
             return CLI_EXIT_OK;
         case CLI_IO_TIMEOUT:
         case CLI_IO_ERROR:
@@ -1296,6 +1316,7 @@ main(int argc, char **argv)
         .timeout = CLI_DEFAULT_TIMEOUT,
         .fd = -1,
         .sigfd = -1,
+        .outfd = -1,
     };
     int status;
 
