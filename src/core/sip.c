@@ -242,19 +242,26 @@ sip_is_request_event(nua_event_t e)
     }
 }
 
-/* The Request-URI user part, %-unescaped, in @p buf ("" if none). */
+/*
+ * The Request-URI user part, %-unescaped, in @p buf ("" if none).  sofia's
+ * url_unescape_to() does not terminate its output, whatever its comment
+ * says, so we do.  An escaped NUL ("%00") cannot name an owner: it would
+ * silently cut the user part short (RFC 4475 3.1.1.4), so it gives NULL:
+ * no owner.
+ */
 static const char *
 sip_request_user(const sip_t *sip, char *buf, size_t len)
 {
     const char *user = NULL;
+    size_t n;
 
     if (sip && sip->sip_request)
         user = sip->sip_request->rq_url->url_user;
     if (user == NULL || strlen(user) >= len)
         return "";
-    url_unescape_to(buf, user, len);
-    buf[len - 1] = '\0';
-    return buf;
+    n = url_unescape_to(buf, user, strlen(user));
+    buf[n] = '\0';
+    return strlen(buf) == n ? buf : NULL;
 }
 
 static void
@@ -280,13 +287,13 @@ sip_route_request(struct sip *sip, const struct sip_event *ev)
         nua_handle_destroy(ev->nh);
         return;
     }
-    r = sip_route_find(sip, user);
+    r = user ? sip_route_find(sip, user) : NULL;
     if (r == NULL) {
         sip->counters.not_found++;
         log_info("sip", "%s for unknown user '%s': 404",
                  ev->sip && ev->sip->sip_request
                      ? ev->sip->sip_request->rq_method_name : "request",
-                 user);
+                 user ? user : "(escaped NUL)");
         sip_respond_destroy(sip, ev, SIP_404_NOT_FOUND);
         return;
     }
