@@ -95,11 +95,10 @@ struct cli {
     /* connection */
     int fd;
     int sigfd;                  /* signalfd while streaming, else -1 */
+    int outfd;                  /* stdout while streaming (watched for a
+                                   reader that went away), else -1 */
     unsigned long seq;          /* last transaction number used */
     json_t *txn;                /* transaction of the pending request */
-
-    int outfd;                  /* stdout, watched for a gone reader while
-                                   streaming, else -1 */
 
     /* line reader: unread bytes are buf[start, len) */
     char *buf;
@@ -115,11 +114,12 @@ static void cli_print_debug(struct cli *c, json_t *req, json_t *data);
 static void cli_print_reload(struct cli *c, json_t *req, json_t *data);
 static void cli_print_version(struct cli *c, json_t *req, json_t *data);
 static void cli_print_generic(struct cli *c, json_t *req, json_t *data);
+static void cli_print_nothing(struct cli *c, json_t *req, json_t *data);
 
 static const struct cli_cmd cli_commands[] = {
     { "status", "", "show the daemon's status",
       0, 0, 0, cli_build_simple, cli_print_status },
-    { "debug", "on|off", "turn debug logging on or off",
+    { "debug", "on|off", "turn the SIP message trace on or off",
       1, 1, 0, cli_build_debug, cli_print_debug },
     { "reload", "", "reload the configuration file",
       0, 0, 0, cli_build_simple, cli_print_reload },
@@ -128,7 +128,7 @@ static const struct cli_cmd cli_commands[] = {
     { "raw", "'JSON'", "send one request object, print the reply",
       1, 1, CLI_CMD_FOLLOW | CLI_CMD_RAW, cli_build_raw, cli_print_generic },
     { "events", "[TOPIC...]", "stream events (all topics if none given)",
-      0, -1, CLI_CMD_STREAM, cli_build_events, cli_print_generic },
+      0, -1, CLI_CMD_STREAM, cli_build_events, cli_print_nothing },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL }
 };
 
@@ -380,15 +380,22 @@ cli_build_raw(struct cli *c, int argc, char **argv)
 static json_t *
 cli_build_events(struct cli *c, int argc, char **argv)
 {
-    json_t *topics;
+    json_t *topics, *topic;
     int i;
 
     (void) c;
     topics = json_array();
     if (topics == NULL)
         return NULL;
-    for (i = 0; i < argc; i++)
-        json_array_append_new(topics, json_string(argv[i]));
+    for (i = 0; i < argc; i++) {
+        topic = json_string(argv[i]);   /* NULL unless valid UTF-8 */
+        if (topic == NULL) {
+            json_decref(topics);
+            cli_usage_error("events: topic %d is not valid UTF-8", i + 1);
+            return NULL;
+        }
+        json_array_append_new(topics, topic);
+    }
     /* The protocol spells "all topics" as ["*"], not as an empty list. */
     if (argc == 0)
         json_array_append_new(topics, json_string("*"));
@@ -422,12 +429,37 @@ cli_put_compact(FILE *out, const json_t *v)
     json_dumpf(v, out, JSON_COMPACT | JSON_ENCODE_ANY);
 }
 
-/* Strings print bare; everything else as compact JSON. */
+/* Print text that may come from a SIP peer: control characters, C1 ones
+ * (UTF-8 C2 80..9F) included, are shown escaped so that they cannot drive
+ * the terminal.  @p quoted: also escape '"' and '\\' (inside quotes). */
+static void
+cli_put_text(FILE *out, const char *s, size_t len, bool quoted)
+{
+    const unsigned char *p = (const unsigned char *) s;
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        if (quoted && (p[i] == '"' || p[i] == '\\')) {
+            fputc('\\', out);
+            fputc(p[i], out);
+        } else if (p[i] < 0x20 || p[i] == 0x7f) {
+            fprintf(out, "\\x%02x", p[i]);
+        } else if (p[i] == 0xc2 && i + 1 < len && p[i + 1] >= 0x80
+                   && p[i + 1] <= 0x9f) {
+            fprintf(out, "\\u%04x", p[i + 1]);
+            i++;
+        } else {
+            fputc(p[i], out);
+        }
+    }
+}
+
+/* Strings print bare (but escaped); everything else as compact JSON. */
 static void
 cli_put_value(FILE *out, const json_t *v)
 {
     if (json_is_string(v))
-        fputs(json_string_value(v), out);
+        cli_put_text(out, json_string_value(v), json_string_length(v), false);
     else
         cli_put_compact(out, v);
 }
@@ -444,13 +476,31 @@ cli_put_word(FILE *out, const json_t *v)
         return;
     }
     s = json_string_value(v);
-    if (s[0] == '\0' || strpbrk(s, " \t\r\n\"=") != NULL)
-        cli_put_compact(out, v);
-    else
-        fputs(s, out);
+    if (s[0] == '\0' || strpbrk(s, " \t\r\n\"=") != NULL) {
+        fputc('"', out);
+        cli_put_text(out, s, json_string_length(v), true);
+        fputc('"', out);
+    } else {
+        cli_put_value(out, v);
+    }
 }
 
-/* "k v, k v" on one line: the compact human form of a flat object. */
+/* Has @p obj a non-null member not named in @p skip? */
+static bool
+cli_has_extra(json_t *obj, const char *const *skip)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(obj, key, v) {
+        if (!cli_in_list(skip, key) && !json_is_null(v))
+            return true;
+    }
+    return false;
+}
+
+/* "k v, k v" on one line: the compact human form of a flat object.  Nulls
+ * ("last_error": null) mean "nothing to say" and are left out. */
 static void
 cli_put_inline_object(FILE *out, json_t *obj, const char *const *skip)
 {
@@ -459,7 +509,7 @@ cli_put_inline_object(FILE *out, json_t *obj, const char *const *skip)
     const char *sep = "";
 
     json_object_foreach(obj, key, v) {
-        if (cli_in_list(skip, key))
+        if (cli_in_list(skip, key) || json_is_null(v))
             continue;
         fprintf(out, "%s%s ", sep, key);
         cli_put_value(out, v);
@@ -467,47 +517,73 @@ cli_put_inline_object(FILE *out, json_t *obj, const char *const *skip)
     }
 }
 
-/* Print any value under @p key: scalars and scalar lists on one line,
- * objects as an indented block.  The fallback for fields we do not know. */
+/* Does @p v fit on one line: a scalar, an empty container, or a list of
+ * scalars? */
+static bool
+cli_is_flat(json_t *v)
+{
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v))
+        return json_object_size(v) == 0;
+    json_array_foreach(v, i, item) {
+        if (!cli_is_scalar(item))
+            return false;
+    }
+    return true;
+}
+
+/* One-line form of a flat value: "a, b, c"; empty containers are "none". */
+static void
+cli_put_flat(FILE *out, json_t *v)
+{
+    json_t *item;
+    size_t i;
+
+    if (json_is_object(v) || (json_is_array(v) && json_array_size(v) == 0)) {
+        fputs("none", out);
+        return;
+    }
+    if (!json_is_array(v)) {
+        cli_put_value(out, v);
+        return;
+    }
+    json_array_foreach(v, i, item) {
+        fputs(i > 0 ? ", " : "", out);
+        cli_put_value(out, item);
+    }
+}
+
+/* Print any value under @p key: flat ones on one line, objects as an
+ * indented block, lists of objects one item a line.  The fallback for
+ * fields we do not know, so a newer daemon's additions still show. */
 static void
 cli_print_field(FILE *out, int indent, const char *key, json_t *v)
 {
     const char *k;
     json_t *item;
     size_t i;
-    bool flat = true;
 
-    if (json_is_object(v) && json_object_size(v) > 0) {
-        fprintf(out, "%*s%s:\n", indent, "", key);
+    fprintf(out, "%*s%s:", indent, "", key);
+    if (cli_is_flat(v)) {
+        fputc(' ', out);
+        cli_put_flat(out, v);
+        fputc('\n', out);
+    } else if (json_is_object(v)) {
+        fputc('\n', out);
         json_object_foreach(v, k, item)
             cli_print_field(out, indent + 2, k, item);
-        return;
-    }
-    if (json_is_array(v)) {
-        json_array_foreach(v, i, item)
-            flat = flat && cli_is_scalar(item);
-    }
-    if (!json_is_array(v) || flat) {
-        fprintf(out, "%*s%s: ", indent, "", key);
-        if (json_is_array(v) && json_array_size(v) == 0)
-            fputs("none", out);
+    } else {
+        fputc('\n', out);
         json_array_foreach(v, i, item) {
-            fputs(i > 0 ? ", " : "", out);
-            cli_put_value(out, item);
+            fprintf(out, "%*s", indent + 2, "");
+            if (json_is_object(item))
+                cli_put_inline_object(out, item, NULL);
+            else
+                cli_put_compact(out, item);
+            fputc('\n', out);
         }
-        if (!json_is_array(v))
-            cli_put_value(out, v);
-        fputc('\n', out);
-        return;
-    }
-    fprintf(out, "%*s%s:\n", indent, "", key);
-    json_array_foreach(v, i, item) {
-        fprintf(out, "%*s", indent + 2, "");
-        if (json_is_object(item))
-            cli_put_inline_object(out, item, NULL);
-        else
-            cli_put_compact(out, item);
-        fputc('\n', out);
     }
 }
 
@@ -533,7 +609,8 @@ cli_format_duration(char *buf, size_t size, double secs)
 {
     unsigned long long t, d, h, m, s;
 
-    t = secs > 0 ? (unsigned long long) secs : 0;
+    /* Clamped: converting an out-of-range double is undefined. */
+    t = secs > 0 ? (unsigned long long) (secs < 1e15 ? secs : 1e15) : 0;
     d = t / 86400;
     h = t / 3600 % 24;
     m = t / 60 % 60;
@@ -678,7 +755,7 @@ cli_print_databases(FILE *out, json_t *dbs)
             cli_put_value(out, state);
         else
             fputs("unknown", out);
-        if (json_object_size(db) > (size_t) (name != NULL) + (state != NULL)) {
+        if (cli_has_extra(db, skip)) {
             fputs(" (", out);
             cli_put_inline_object(out, db, skip);
             fputc(')', out);
@@ -731,7 +808,7 @@ cli_print_debug(struct cli *c, json_t *req, json_t *data)
     static const char *const known[] = { "debug", "enable", "enabled", NULL };
 
     (void) c;
-    printf("debug logging %s\n",
+    printf("debug %s\n",
            json_is_true(json_object_get(req, "enable")) ? "on" : "off");
     cli_print_rest(stdout, data, known);
 }
@@ -777,6 +854,15 @@ cli_print_generic(struct cli *c, json_t *req, json_t *data)
         cli_print_field(stdout, 0, "data", data);
 }
 
+/* Success of a streaming command: stdout is kept for the events alone. */
+static void
+cli_print_nothing(struct cli *c, json_t *req, json_t *data)
+{
+    (void) c;
+    (void) req;
+    (void) data;
+}
+
 /* "error 461: <first line>", further lines of the text (config errors, one
  * per line) indented below, as are the items of an "errors" array. */
 static void
@@ -797,10 +883,12 @@ cli_print_error_reply(json_t *reply)
     fputs(": ", stderr);
     s = json_is_string(text) ? json_string_value(text) : "(no message)";
     while ((nl = strchr(s, '\n')) != NULL) {
-        fprintf(stderr, "%.*s\n  ", (int) (nl - s), s);
+        cli_put_text(stderr, s, (size_t) (nl - s), false);
+        fputs("\n  ", stderr);
         s = nl + 1;
     }
-    fprintf(stderr, "%s\n", s);
+    cli_put_text(stderr, s, strlen(s), false);
+    fputc('\n', stderr);
     json_array_foreach(errors, i, item) {
         fputs("  ", stderr);
         cli_put_value(stderr, item);
@@ -814,11 +902,12 @@ cli_print_error_reply(json_t *reply)
 static bool
 cli_is_event(json_t *msg)
 {
-    json_t *sb = json_object_get(msg, "sipbridge");
-    json_t *sip = json_object_get(msg, "sip");
+    const char *sb = json_string_value(json_object_get(msg, "sipbridge"));
+    const char *sip = json_string_value(json_object_get(msg, "sip"));
 
-    return (json_is_string(sb) && strcmp(json_string_value(sb), "event") == 0)
-        || (json_is_string(sip) && strcmp(json_string_value(sip), "event") == 0);
+    /* json_string_value() is NULL for anything but a string */
+    return (sb != NULL && strcmp(sb, "event") == 0)
+        || (sip != NULL && strcmp(sip, "event") == 0);
 }
 
 /* "TOPIC EVENT key=value..." for sipbridge events, "sip EVENT handle_id=..
@@ -1060,11 +1149,15 @@ cli_read_line(struct cli *c, int64_t deadline, char **line, size_t *len)
     }
 }
 
-/* Print one JSON value as a line and flush, so pipes see events at once. */
+/* Print a line from the daemon as it came: re-encoding would reorder
+ * nothing but could change numbers (0.1 -> 0.10000000000000001).  Flushed,
+ * so pipes see events at once. */
 static void
-cli_emit_json(json_t *msg)
+cli_emit_line(const char *line, size_t len)
 {
-    json_dumpf(msg, stdout, JSON_COMPACT | JSON_ENCODE_ANY);
+    if (len > 0 && line[len - 1] == '\r')
+        len--;
+    fwrite(line, 1, len, stdout);
     fputc('\n', stdout);
     fflush(stdout);
 }
@@ -1124,17 +1217,16 @@ cli_is_our_reply(struct cli *c, json_t *msg)
 }
 
 /* Read until our reply arrives; events and foreign lines are skipped.
- * @return the reply (new reference), or NULL after reporting why. */
+ * @return the reply (new reference) and, in @p line, its text (valid until
+ * the next read), or NULL after reporting why. */
 static json_t *
-cli_wait_reply(struct cli *c, int64_t deadline)
+cli_wait_reply(struct cli *c, int64_t deadline, char **line, size_t *len)
 {
     json_error_t err;
     json_t *msg;
-    char *line;
-    size_t len;
 
     for (;;) {
-        switch (cli_read_line(c, deadline, &line, &len)) {
+        switch (cli_read_line(c, deadline, line, len)) {
         case CLI_IO_LINE:
             break;
         case CLI_IO_EOF:
@@ -1154,16 +1246,17 @@ cli_wait_reply(struct cli *c, int64_t deadline)
                        strerror(errno));
             return NULL;
         }
-        msg = json_loadb(line, len, 0, &err);
+        msg = json_loadb(*line, *len, 0, &err);
         if (cli_is_our_reply(c, msg))
             return msg;
         json_decref(msg);
     }
 }
 
-/* Print a reply and map it to an exit status. */
+/* Print a reply (@p line is its text) and map it to an exit status. */
 static int
-cli_handle_reply(struct cli *c, json_t *req, json_t *reply)
+cli_handle_reply(struct cli *c, json_t *req, json_t *reply, const char *line,
+                 size_t len)
 {
     json_t *resp = json_object_get(reply, "response");
     const char *r = json_is_string(resp) ? json_string_value(resp) : "";
@@ -1178,7 +1271,7 @@ cli_handle_reply(struct cli *c, json_t *req, json_t *reply)
         status = CLI_EXIT_UNREACHABLE;
 
     if (raw) {
-        cli_emit_json(reply);
+        cli_emit_line(line, len);
         return status;
     }
     if (status == CLI_EXIT_ERROR) {
@@ -1244,10 +1337,10 @@ cli_stream(struct cli *c)
         if (msg == NULL) {
             cli_errorf("ignoring malformed line from daemon: %s", err.text);
         } else if (raw && (c->cmd->flags & CLI_CMD_RAW)) {
-            cli_emit_json(msg);     /* raw --follow shows every line */
+            cli_emit_line(line, len);   /* raw --follow shows every line */
         } else if (cli_is_event(msg)) {
             if (raw)
-                cli_emit_json(msg);
+                cli_emit_line(line, len);
             else
                 cli_print_event_human(stdout, msg);
             fflush(stdout);
@@ -1261,6 +1354,8 @@ cli_run(struct cli *c)
 {
     json_t *req, *reply;
     int64_t deadline;
+    char *line;
+    size_t len;
     int status;
 
     req = c->cmd->build(c, c->argc, c->argv);
@@ -1282,12 +1377,12 @@ cli_run(struct cli *c)
         json_decref(req);
         return status;
     }
-    reply = cli_wait_reply(c, deadline);
+    reply = cli_wait_reply(c, deadline, &line, &len);
     if (reply == NULL) {
         json_decref(req);
         return CLI_EXIT_UNREACHABLE;
     }
-    status = cli_handle_reply(c, req, reply);
+    status = cli_handle_reply(c, req, reply, line, len);
     json_decref(reply);
     json_decref(req);
 
