@@ -4,12 +4,14 @@
 #   run   what building and running the daemon needs (no PostgreSQL server)
 #   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze
 #
+#   (run includes sipp, for the OPTIONS probe the README shows)
+#
 # Installs only what is missing, with apt-get when run as root; otherwise it
 # names the missing packages and fails.
 set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
-libjansson-dev libpq-dev libsystemd-dev"
+libjansson-dev libpq-dev libsystemd-dev sip-tester"
 TEST_PKGS="$RUN_PKGS libcmocka-dev sip-tester python3 postgresql systemd procps
 clang"
 
