@@ -12,8 +12,7 @@ set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester"
-TEST_PKGS="$RUN_PKGS libcmocka-dev sip-tester python3 postgresql systemd procps
-clang"
+TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;

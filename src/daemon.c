@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "sipbridge/chat.h"
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
 #include "sipbridge/log.h"
@@ -24,9 +25,9 @@
  * to finish its shutdown, then we stop regardless. */
 #define DAEMON_STOP_DEADLINE_MS 3000
 
-/* No capability registers config types yet; each one adds its own here. */
-const struct cfg_type *const daemon_cfg_types = NULL;
-const size_t daemon_cfg_ntypes = 0;
+/* The config types of the capabilities: each one adds its own here. */
+const struct cfg_type *const daemon_cfg_types = &chat_cfg_type;
+const size_t daemon_cfg_ntypes = 1;
 
 /* A conninfo that would make libpq block (a host name) is a config error. */
 static int
@@ -59,6 +60,7 @@ daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
     /* Both checks run, so that every error is reported at once. */
     bad = sip_check_transports(cfg, errs) != 0;
     bad |= daemon_check_databases(cfg, errs) != 0;
+    bad |= chat_check_config(cfg, errs) != 0;
     if (bad) {
         cfg_free(cfg);
         return -EINVAL;
@@ -120,7 +122,8 @@ daemon_status_json(const struct sipbridge *sb)
                      "control", ctl_status_json(sb->ctl),
                      "databases", dbs,
                      "counters", daemon_counters_json(sb),
-                     "capabilities", json_object());
+                     "capabilities", json_pack("{s:o}", "chat",
+                                               chat_status_json(sb->chat)));
 }
 
 static void
@@ -279,6 +282,7 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     sip_reconfigure(sb->sip, cfg);
     ctl_reconfigure(sb->ctl, &cfg->control);
     daemon_apply_databases(sb, cfg);
+    chat_reconfigure(sb->chat, cfg);
     cfg_free(sb->cfg);
     sb->cfg = cfg;
 }
@@ -436,6 +440,27 @@ daemon_setup_events(struct sipbridge *sb)
     return 0;
 }
 
+/* ---- capabilities ---- */
+
+static struct db *
+daemon_db_find(void *arg, const char *name)
+{
+    struct sipbridge *sb = arg;
+
+    for (size_t i = 0; i < sb->ndbs; i++)
+        if (strcmp(db_name(sb->dbs[i]), name) == 0)
+            return sb->dbs[i];
+    return NULL;
+}
+
+static int
+daemon_start_capabilities(struct sipbridge *sb)
+{
+    struct chat_deps chat = { sb->sip, sb->ctl, daemon_db_find, sb };
+
+    return chat_create(&sb->chat, &chat, sb->cfg);
+}
+
 /* ---- lifecycle ---- */
 
 static void
@@ -486,6 +511,8 @@ daemon_start(struct sipbridge *sb, const char *cfg_path, struct cfg *cfg)
     if (rc == 0)
         rc = daemon_open_databases(sb);
     if (rc == 0)
+        rc = daemon_start_capabilities(sb);
+    if (rc == 0)
         rc = daemon_setup_events(sb);
     if (rc != 0)
         return rc;
@@ -519,10 +546,13 @@ daemon_free(struct sipbridge *sb)
     daemon_free_event(&sb->ev_hup);
     daemon_free_event(&sb->ev_watchdog);
     daemon_free_event(&sb->ev_stop_deadline);
-    ctl_destroy(sb->ctl);
+    /* Databases first: their last callbacks still find the capabilities.
+     * Capabilities before the control socket and the SIP stack they use. */
     for (size_t i = 0; i < sb->ndbs; i++)
         db_destroy(sb->dbs[i]);
     free(sb->dbs);
+    chat_destroy(sb->chat);
+    ctl_destroy(sb->ctl);
     sip_destroy(sb->sip);
     if (sb->loop)
         loop_destroy(sb->loop);

@@ -22,6 +22,7 @@ struct loop;
 struct sip;
 struct ctl;
 struct db;
+struct chat;
 
 struct sipbridge {
     char *cfg_path;
@@ -31,6 +32,7 @@ struct sipbridge {
     struct ctl *ctl;
     struct db **dbs;             /* one per type=database, cfg order */
     size_t ndbs;
+    struct chat *chat;           /* conference chat relay */
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;

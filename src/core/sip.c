@@ -355,6 +355,9 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       SIPTAG_SERVER_STR(cfg->global.user_agent),
                       NUTAG_MEDIA_ENABLE(0),
                       NUTAG_AUTOANSWER(0),
+                      /* nua's default Min-SE of 120 s answers a browser's
+                       * "Session-Expires: 90" with 422. */
+                      NUTAG_MIN_SE(90),
                       NUTAG_APPL_METHOD(SIP_APPL_METHODS),
                       NUTAG_ALLOW(SIP_ALLOW),
 

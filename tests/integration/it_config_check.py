@@ -79,6 +79,28 @@ class CheckConfig(sbtest.unittest.TestCase):
         self.assert_error(self.base + "[tcp]\ntype=transport\nprotocol=tcp\nbind=127.0.0.2:5070\n",
                           "%(f)s:11: [tcp] type=transport: sofia-sip binds UDP and TCP on one address")
 
+    def test_two_objects_owning_one_user_part(self):
+        text = (self.base + "[conf-a]\ntype=conference\nuser=100\n"
+                "[conf-b]\ntype=conference\nuser=100\n")
+        path = self.write(text)
+        r = check(path)
+        self.assertEqual(r.returncode, 1, r.stderr)
+        # Both objects are named, each with its FILE:LINE.
+        self.assertIn("%s:16: [conf-b] type=conference: user part '100' is already owned by "
+                      "[conf-a] (type=conference) at %s:13" % (path, path), r.stderr)
+
+    def test_conference_database_must_exist(self):
+        self.assert_error(self.base + "[c]\ntype=conference\nuser=c\nstore=yes\ndatabase=nope\n",
+                          "%(f)s:15: [c] database 'nope': no type=database section")
+
+    def test_conference_store_needs_database(self):
+        self.assert_error(self.base + "[c]\ntype=conference\nuser=c\nstore=yes\n",
+                          "%(f)s:14: [c] store=yes needs database=NAME")
+
+    def test_conference_bad_content_type(self):
+        self.assert_error(self.base + "[c]\ntype=conference\nuser=c\ncontent_types=text/*, bogus\n",
+                          "%(f)s:14: [c] content_types: 'bogus' is not")
+
     def test_missing_file(self):
         r = check(os.path.join(self.dir, "nope.conf"))
         self.assertEqual(r.returncode, 1)
