@@ -12,7 +12,7 @@ set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester"
-TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps"
+TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
