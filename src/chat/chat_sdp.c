@@ -343,8 +343,9 @@ sdp_offer_is_webrtc(const sdp_session_t *sdp)
 
 /*
  * Can this m-line be accepted as an inactive stream?  Only RTP/AVP audio,
- * video and text: other protos (RTP/AVPF, udptl, TCP/MSRP...) would
- * promise the peer something the answer cannot describe without media.
+ * video and text, what phones offer; other protos (RTP/AVPF, udptl,
+ * TCP/MSRP...) come with rules of their own that an answer without media
+ * has no reason to take on, and port 0 keeps the call up all the same.
  * The Debian parser has no enum for "text", hence the name compare.
  */
 static int
@@ -373,9 +374,9 @@ sdp_rtpmap_aux(const sdp_rtpmap_t *rm)
 }
 
 /*
- * The payload type of an accepted stream: the first offered codec, so the
- * answer never names telephone-event or comfort noise alone if the offer
- * had anything else (some phones refuse that).
+ * The payload type of an accepted stream: the first offered codec.  Events
+ * or comfort noise alone describe no audio stream, so they are chosen only
+ * when the offer has nothing else.
  */
 static const sdp_rtpmap_t *
 sdp_rtpmap_choose(const sdp_rtpmap_t *list)
