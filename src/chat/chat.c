@@ -326,7 +326,7 @@ chat_conf_unlink(struct chat *chat, struct chat_conf *conf)
 void
 chat_conf_reap(struct chat_conf *conf)
 {
-    if (!conf->gone || conf->parts)
+    if (!conf->gone || conf->parts || conf->leaving)
         return;
     chat_conf_unlink(conf->chat, conf);
     chat_conf_free(conf);
@@ -439,6 +439,8 @@ chat_destroy(struct chat *chat)
         chat->confs = conf->next;
         while (conf->parts)
             chat_part_remove(conf->parts);
+        while (conf->leaving)
+            chat_part_remove(conf->leaving);
         chat_conf_unroute(conf);
         chat_conf_free(conf);
     }

@@ -24,9 +24,23 @@
 
 #define CHAT_LOG "chat"
 
-/* A relayed MESSAGE waiting for its answer per participant, at most: a
- * participant that never answers must not pile up transactions. */
-#define CHAT_MAX_PENDING 32
+/*
+ * nua sends the non-INVITE requests of one handle one at a time, BYE
+ * included, in the order they were made.  So relays to a participant wait
+ * in our own queue and nua holds at most one: a kick's BYE then waits for
+ * one MESSAGE at most, not for every one queued.  Past this many waiting,
+ * a participant's oldest relays are dropped (and counted).
+ */
+#define CHAT_MAX_QUEUE 256
+
+/* One relay waiting to be handed to nua. */
+struct chat_out {
+    struct chat_out *next;
+    char *display;
+    char *ctype;
+    char *body;
+    size_t len;
+};
 
 enum chat_part_state {
     CHAT_PART_JOINING,   /* 200 OK sent, waiting for the ACK */
@@ -60,7 +74,10 @@ struct chat_part {
     uint64_t sent;       /* messages it sent */
     uint64_t failures;   /* relays that failed, all told */
     unsigned consecutive;/* failures in a row */
-    unsigned pending;    /* relays waiting for an answer */
+    bool inflight;       /* nua holds one of our relays */
+    struct chat_out *out_head, *out_tail; /* relays not yet handed to nua */
+    unsigned out_count;
+    uint64_t dropped;    /* relays dropped because the queue was full */
     unsigned long long sdp_id, sdp_version;
     char *last_sdp;      /* our last SDP, to keep o= version honest */
     char *end_reason;    /* why it left, for the log and the event */
@@ -86,8 +103,9 @@ struct chat_conf {
     char *database;
     bool routed;         /* its user part is claimed in the SIP core */
     bool gone;           /* removed by a reload, ending its calls */
-    struct chat_part *parts;
+    struct chat_part *parts;     /* the roster, in join order */
     unsigned nparts;
+    struct chat_part *leaving;   /* out of the roster, dialog ending */
     struct chat_msg **ring;  /* the last `history` messages */
     unsigned ring_head, ring_count;
     uint64_t next_seq;
@@ -115,6 +133,7 @@ json_t *chat_part_json(const struct chat_part *p);
 /* chat_sip.c */
 extern const struct sip_route_ops chat_route_ops;
 void chat_part_kick(struct chat_part *p, const char *reason);
+void chat_part_depart(struct chat_part *p, const char *reason);
 void chat_part_remove(struct chat_part *p);
 struct chat_part *chat_part_find_uri(struct chat_conf *conf, const url_t *url);
 
@@ -127,6 +146,7 @@ int chat_relay_send(struct chat_conf *conf, const char *display,
                     const char *ctype, const char *body, size_t len,
                     struct chat_part *from);
 void chat_relay_answered(struct chat_part *p, int status);
+void chat_out_clear(struct chat_part *p);
 void chat_history_replay(struct chat_part *p);
 void chat_history_clear(struct chat_conf *conf);
 int chat_history_resize(struct chat_conf *conf, unsigned n);

@@ -2,10 +2,10 @@
  * chat_relay.c - checking, relaying and remembering chat messages.
  *
  * A relayed message is a new in-dialog MESSAGE on each other participant's
- * handle.  Each handle has its own nua transactions, so a participant that
- * never answers holds up nobody but itself, and at most CHAT_MAX_PENDING of
- * its relays wait at a time.  The failure policy (max_failures in a row, or
- * one 481) ends its call with BYE.
+ * handle, fed one at a time from the participant's own queue (see
+ * CHAT_MAX_QUEUE), so a participant that never answers holds up nobody but
+ * itself.  The failure policy (max_failures in a row, or one 481) ends its
+ * call with BYE.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -98,28 +98,118 @@ chat_ctype_string(const sip_content_type_t *ct)
 /* ---- sending ---- */
 
 static void
-chat_relay_one(struct chat_part *p, const char *display, const char *ctype,
-               const char *body, size_t len)
+chat_out_free(struct chat_out *o)
 {
+    free(o->display);
+    free(o->ctype);
+    free(o->body);
+    free(o);
+}
+
+static struct chat_out *
+chat_out_new(const char *display, const char *ctype, const char *body,
+             size_t len)
+{
+    struct chat_out *o = calloc(1, sizeof(*o));
+
+    if (o == NULL)
+        return NULL;
+    o->display = strdup(display ? display : "");
+    o->ctype = strdup(ctype);
+    o->body = malloc(len ? len : 1);
+    if (!o->display || !o->ctype || !o->body) {
+        chat_out_free(o);
+        return NULL;
+    }
+    memcpy(o->body, body, len);
+    o->len = len;
+    return o;
+}
+
+void
+chat_out_clear(struct chat_part *p)
+{
+    while (p->out_head) {
+        struct chat_out *o = p->out_head;
+
+        p->out_head = o->next;
+        chat_out_free(o);
+    }
+    p->out_tail = NULL;
+    p->out_count = 0;
+}
+
+/* Hands the next queued relay to nua, if nua holds none of ours. */
+static void
+chat_out_pump(struct chat_part *p)
+{
+    struct chat_out *o = p->out_head;
     sip_payload_t pl[1];
     char from[640];
 
-    if (p->pending >= CHAT_MAX_PENDING) {
-        chat_relay_answered(p, 503);    /* counts as a failure, unsent */
+    if (p->inflight || o == NULL || p->state == CHAT_PART_LEAVING)
         return;
-    }
-    if (display && display[0])
-        snprintf(from, sizeof(from), "\"%s\" <%s>", display, p->local_uri);
+    p->out_head = o->next;
+    if (p->out_head == NULL)
+        p->out_tail = NULL;
+    p->out_count--;
+    if (o->display[0])
+        snprintf(from, sizeof(from), "\"%s\" <%s>", o->display, p->local_uri);
     else
         snprintf(from, sizeof(from), "<%s>", p->local_uri);
     sip_payload_init(pl);
-    pl->pl_data = (char *)body;
-    pl->pl_len = len;
-    p->pending++;
+    pl->pl_data = o->body;
+    pl->pl_len = o->len;
+    p->inflight = true;
+    /* nua copies the tags: the relay can go now. */
+    nua_message(p->nh, SIPTAG_FROM_STR(from), SIPTAG_CONTENT_TYPE_STR(o->ctype),
+                SIPTAG_PAYLOAD(pl), TAG_END());
+    chat_out_free(o);
+}
+
+static void
+chat_relay_one(struct chat_part *p, const char *display, const char *ctype,
+               const char *body, size_t len)
+{
+    struct chat_out *o;
+
+    if (p->out_count >= CHAT_MAX_QUEUE) {
+        o = p->out_head;
+        p->out_head = o->next;
+        p->out_count--;
+        chat_out_free(o);
+        p->dropped++;
+        p->conf->failures++;
+        log_info(CHAT_LOG, "%s: participant %llu (%s) is %u relays behind; "
+                 "oldest dropped", p->conf->name, (unsigned long long)p->id,
+                 p->uri, CHAT_MAX_QUEUE);
+    }
+    o = chat_out_new(display, ctype, body, len);
+    if (o == NULL)
+        return;
+    if (p->out_tail)
+        p->out_tail->next = o;
+    else
+        p->out_head = o;
+    p->out_tail = o;
+    p->out_count++;
     p->received++;
     p->conf->deliveries++;
-    nua_message(p->nh, SIPTAG_FROM_STR(from), SIPTAG_CONTENT_TYPE_STR(ctype),
-                SIPTAG_PAYLOAD(pl), TAG_END());
+    chat_out_pump(p);
+}
+
+/* sofia-sip's sip_response_terminates_dialog(): nua ends the dialog by
+ * itself, without BYE, when an in-dialog request gets one of these. */
+static int
+chat_status_ends_dialog(int status)
+{
+    switch (status) {
+    case 404: case 410: case 416: case 482: case 484: case 485:
+    case 502: case 604:
+        return 1;
+    default:
+        return 0;
+    }
 }
 
 void
@@ -128,10 +218,10 @@ chat_relay_answered(struct chat_part *p, int status)
     struct chat_conf *conf = p->conf;
     char why[96];
 
-    if (p->pending > 0 && status != 503)
-        p->pending--;
+    p->inflight = false;
     if (status >= 200 && status < 300) {
         p->consecutive = 0;
+        chat_out_pump(p);
         return;
     }
     p->failures++;
@@ -140,16 +230,25 @@ chat_relay_answered(struct chat_part *p, int status)
     log_info(CHAT_LOG, "%s: relay to participant %llu (%s) failed: %d "
              "(%u in a row)", conf->name, (unsigned long long)p->id, p->uri,
              status, p->consecutive);
-    if (p->state == CHAT_PART_LEAVING)
+    if (p->state != CHAT_PART_LEAVING && chat_status_ends_dialog(status)) {
+        snprintf(why, sizeof(why), "a relayed message got %d, which ends "
+                 "the dialog", status);
+        conf->removed++;
+        chat_part_depart(p, why);   /* nua sends no BYE; it reports the end */
         return;
-    if (status == 481 || p->consecutive >= conf->max_failures) {
-        snprintf(why, sizeof(why), status == 481
-                 ? "its dialog is gone (481)"
-                 : "%u relayed messages failed in a row (last %d)",
-                 p->consecutive, status);
+    }
+    if (p->state != CHAT_PART_LEAVING &&
+        (status == 481 || p->consecutive >= conf->max_failures)) {
+        if (status == 481)
+            snprintf(why, sizeof(why), "its dialog is gone (481)");
+        else
+            snprintf(why, sizeof(why), "%u relayed messages failed in a row "
+                     "(last %d)", p->consecutive, status);
         conf->removed++;
         chat_part_kick(p, why);
+        return;
     }
+    chat_out_pump(p);
 }
 
 static json_t *

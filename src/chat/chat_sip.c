@@ -181,6 +181,7 @@ chat_part_new(struct chat_conf *conf, const struct sip_event *ev)
 static void
 chat_part_free(struct chat_part *p)
 {
+    chat_out_clear(p);
     free(p->call_id);
     free(p->display);
     free(p->uri);
@@ -191,27 +192,23 @@ chat_part_free(struct chat_part *p)
     free(p);
 }
 
+/* Appends, so that the roster (and ConfBridge's Welcome) is in join order. */
 static void
-chat_part_link(struct chat_part *p)
+chat_part_link(struct chat_part *p, struct chat_part **list)
 {
-    struct chat_conf *conf = p->conf;
-
-    p->next = conf->parts;
-    conf->parts = p;
-    conf->nparts++;
+    while (*list)
+        list = &(*list)->next;
+    p->next = NULL;
+    *list = p;
 }
 
 static void
-chat_part_unlink(struct chat_part *p)
+chat_part_unlink(struct chat_part *p, struct chat_part **list)
 {
-    struct chat_part **pp = &p->conf->parts;
-
-    while (*pp && *pp != p)
-        pp = &(*pp)->next;
-    if (*pp) {
-        *pp = p->next;
-        p->conf->nparts--;
-    }
+    while (*list && *list != p)
+        list = &(*list)->next;
+    if (*list)
+        *list = p->next;
 }
 
 static void
@@ -221,22 +218,42 @@ chat_set_reason(struct chat_part *p, const char *reason)
         p->end_reason = strdup(reason);
 }
 
+/*
+ * Takes @p p out of the roster: nothing more is relayed to it, the others
+ * and the watchers hear it has left.  Its dialog may still be ending; it
+ * waits on the leaving list until nua says it is over.
+ */
+void
+chat_part_depart(struct chat_part *p, const char *reason)
+{
+    struct chat_conf *conf = p->conf;
+
+    if (p->state == CHAT_PART_LEAVING)
+        return;
+    chat_set_reason(p, reason);
+    chat_part_unlink(p, &conf->parts);
+    conf->nparts--;
+    p->state = CHAT_PART_LEAVING;
+    chat_out_clear(p);
+    chat_part_link(p, &conf->leaving);
+    log_info(CHAT_LOG, "%s: participant %llu (%s) left: %s", conf->name,
+             (unsigned long long)p->id, p->uri, p->end_reason);
+    if (conf->chat->closing)
+        return;
+    if (p->announced)
+        chat_notify_leave(p);
+    chat_publish(conf, "left", json_pack("{s:I, s:s, s:s}", "id",
+                                         (json_int_t)p->id, "uri", p->uri,
+                                         "reason", p->end_reason));
+}
+
 void
 chat_part_remove(struct chat_part *p)
 {
     struct chat_conf *conf = p->conf;
-    chat_part_unlink(p);
-    log_info(CHAT_LOG, "%s: participant %llu (%s) left: %s", conf->name,
-             (unsigned long long)p->id, p->uri,
-             p->end_reason ? p->end_reason : "dialog ended");
-    if (!conf->chat->closing) {
-        if (p->announced)
-            chat_notify_leave(p);
-        chat_publish(conf, "left", json_pack("{s:I, s:s, s:s}", "id",
-                                             (json_int_t)p->id, "uri", p->uri,
-                                             "reason", p->end_reason
-                                                 ? p->end_reason : "bye"));
-    }
+
+    chat_part_depart(p, "dialog ended");
+    chat_part_unlink(p, &conf->leaving);
     nua_handle_bind(p->nh, NULL);
     nua_handle_destroy(p->nh);
     chat_part_free(p);
@@ -248,10 +265,9 @@ chat_part_kick(struct chat_part *p, const char *reason)
 {
     if (p->state == CHAT_PART_LEAVING)
         return;
-    p->state = CHAT_PART_LEAVING;
-    chat_set_reason(p, reason);
     log_notice(CHAT_LOG, "%s: ending the call of participant %llu (%s): %s",
                p->conf->name, (unsigned long long)p->id, p->uri, reason);
+    chat_part_depart(p, reason);
     nua_bye(p->nh, TAG_END());
     chat_kick_loop(p->conf);
 }
@@ -304,7 +320,8 @@ chat_join(struct chat_conf *conf, const struct sip_event *ev)
         return 0;
     }
     nua_handle_bind(ev->nh, &p->owner);
-    chat_part_link(p);
+    chat_part_link(p, &conf->parts);
+    conf->nparts++;
     conf->chat->joins++;
     log_info(CHAT_LOG, "%s: participant %llu joining: \"%s\" %s", conf->name,
              (unsigned long long)p->id, p->display, p->uri);
