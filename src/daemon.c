@@ -399,6 +399,7 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
                                                        : "SIGINT");
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
     evtimer_add(sb->ev_stop_deadline, &tv);
+    chat_shutdown(sb->chat);
     sip_shutdown(sb->sip, daemon_stopped, sb);
 }
 

@@ -57,6 +57,14 @@ int chat_create(struct chat **out, const struct chat_deps *deps,
  */
 int chat_reconfigure(struct chat *chat, const struct cfg *cfg);
 
+/**
+ * Prepare for the SIP stack's shutdown: drop queued relays, and let go of
+ * participants that owe an answer to a relay.  nua sends a handle's BYE only
+ * after its pending MESSAGE, so those would hold the shutdown for a whole
+ * Timer F; the others get their BYE from nua_shutdown().
+ */
+void chat_shutdown(struct chat *chat);
+
 /** Free everything; dialogs must already be gone (nua shut down). */
 void chat_destroy(struct chat *chat);
 

@@ -326,7 +326,8 @@ chat_conf_unlink(struct chat *chat, struct chat_conf *conf)
 void
 chat_conf_reap(struct chat_conf *conf)
 {
-    if (!conf->gone || conf->parts || conf->leaving)
+    /* chat_destroy frees every conference itself. */
+    if (!conf->gone || conf->parts || conf->leaving || conf->chat->closing)
         return;
     chat_conf_unlink(conf->chat, conf);
     chat_conf_free(conf);
@@ -425,6 +426,25 @@ chat_create(struct chat **out, const struct chat_deps *deps,
     }
     *out = chat;
     return 0;
+}
+
+void
+chat_shutdown(struct chat *chat)
+{
+    /* From here on nothing is reaped or announced: chat_destroy frees all. */
+    chat->closing = true;
+    for (struct chat_conf *c = chat->confs; c; c = c->next) {
+        struct chat_part *lists[2] = { c->parts, c->leaving };
+
+        for (int i = 0; i < 2; i++) {
+            for (struct chat_part *p = lists[i], *next; p; p = next) {
+                next = p->next;
+                chat_out_clear(p);
+                if (p->inflight)
+                    chat_part_remove(p);
+            }
+        }
+    }
 }
 
 void

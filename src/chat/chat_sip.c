@@ -303,8 +303,8 @@ chat_join(struct chat_conf *conf, const struct sip_event *ev)
     char why[128];
 
     if (conf->nparts >= conf->max_participants) {
-        snprintf(why, sizeof(why), "conference %s is full (%u participants)",
-                 conf->name, conf->max_participants);
+        snprintf(why, sizeof(why), "conference %s is full (max_participants "
+                 "%u)", conf->name, conf->max_participants);
         log_info(CHAT_LOG, "%s", why);
         chat_reject(conf, ev, SIP_486_BUSY_HERE, why);
         return 0;

@@ -264,6 +264,35 @@ class Control(sbtest.unittest.TestCase):
             sbtest.wait_for(lambda: len(self.ok(request="conference_list")["conferences"]) == 2,
                             5, "conf-200 back")
 
+    def test_stop_while_a_removed_conference_still_ends_a_call(self):
+        """A reload removes a conference; one of its participants has a
+        relay unanswered, so its BYE waits (one MESSAGE at most).  Stopping
+        the daemon then must end cleanly (exit 0, no crash, no leak)."""
+        config = chatsip.conf_section() + chatsip.conf_section("conf-2")
+        d = sbtest.Daemon(extra=config)
+        mute = chatsip.UA(d.port, user="mute", answer=None)
+        alice = chatsip.UA(d.port, user="alice")
+        try:
+            self.assertEqual(mute.invite("conf-2").status, 200, mute.trace())
+            self.assertEqual(alice.invite("conf-2").status, 200, alice.trace())
+            chatsip.wait_participants(d, 2, "conf-2")
+            self.assertEqual(alice.message(b"anyone?").status, 202)
+            mute.wait_messages(1)
+            d.write_config(d.config_text(chatsip.conf_section()))
+            d.signal(signal.SIGHUP)
+            alice.wait_ended()
+            sbtest.wait_for(lambda: [c["name"] for c in d.request(
+                {"request": "conference_list"})["data"]["conferences"]] == ["conf-100"],
+                5, "conf-2 gone from conference_list")
+            self.assertFalse(mute.dialog_ended, "the BYE to mute should still wait")
+            rc = d.stop(check=False)
+            self.assertEqual(rc, 0, "sipbridged exited %s on SIGTERM:\n%s"
+                             % (rc, d.log()[-4000:]))
+        finally:
+            mute.close()
+            alice.close()
+            d.cleanup()
+
     def test_cli(self):
         """A cross-check of the CLI over real SIP (it_cli_conference.py
         tests the CLI itself): what `conference send --from --type` sends
