@@ -127,9 +127,10 @@ chat_answer_offer(struct chat_part *p, const struct sip_event *ev)
                     NUTAG_WITH_THIS(ev->nua), TAG_END());
         return;
     }
+    /* Allow: what a conference answers, not the whole daemon's list. */
     nua_respond(ev->nh, SIP_200_OK, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-                SIPTAG_PAYLOAD_STR(p->last_sdp), NUTAG_WITH_THIS(ev->nua),
-                TAG_END());
+                SIPTAG_PAYLOAD_STR(p->last_sdp), SIPTAG_ALLOW_STR(CHAT_ALLOW),
+                NUTAG_WITH_THIS(ev->nua), TAG_END());
 }
 
 /* ---- participants ---- */
