@@ -821,6 +821,38 @@ def settle(cls, config, timeout=3):
     return False
 
 
+class ChatCase(sbtest.unittest.TestCase):
+    """A test class sharing one daemon started with CONFIG.  Each test keeps
+    its UAs in self.uas and its sipps in self.sipps; afterwards they are hung
+    up and every conference must be empty again (else the class gets a
+    fresh daemon and the test fails)."""
+    CONFIG = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = sbtest.Daemon(extra=cls.CONFIG)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+    def setUp(self):
+        self.uas = []
+        self.sipps = []
+
+    def tearDown(self):
+        for s in self.sipps:
+            s.kill()
+        for ua in self.uas:
+            if ua.remote_tag and not ua.dialog_ended:
+                ua.bye(timeout=3)
+            ua.close()
+        self.assertTrue(settle(type(self), self.CONFIG), "participants left behind")
+
+
 def conf_section(name="conf-100", **opts):
     s = "[%s]\ntype=conference\nuser=%s\n" % (name, opts.pop("user", name))
     for k, v in opts.items():

@@ -9,30 +9,8 @@ CONFIG = (chatsip.conf_section(max_body=100)
           + chatsip.conf_section("conf-json", content_types="application/json, text/plain"))
 
 
-class Errors(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        self.uas = []
-        self.sipps = []
-
-    def tearDown(self):
-        for s in self.sipps:
-            s.kill()
-        for ua in self.uas:
-            if ua.remote_tag and not ua.dialog_ended:
-                ua.bye(timeout=3)
-            ua.close()
-        self.assertTrue(chatsip.settle(type(self), CONFIG), "participants left behind")
+class Errors(chatsip.ChatCase):
+    CONFIG = CONFIG
 
     def ua(self, user, conf="conf-100", transport="udp"):
         ua = chatsip.UA(self.d.port, user=user, display='"%s"' % user, transport=transport)

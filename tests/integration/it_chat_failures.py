@@ -17,34 +17,18 @@ def part(info, uri):
     return None
 
 
-class Failures(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+class Failures(chatsip.ChatCase):
+    CONFIG = CONFIG
 
     def setUp(self):
-        self.uas = []
-        self.sipps = []
+        super().setUp()
         self.watch = self.d.client()
         r = self.watch.request({"request": "watch", "topics": ["conference"]})
         self.assertEqual(r["response"], "success", r)
 
     def tearDown(self):
         self.watch.close()
-        for s in self.sipps:
-            s.kill()
-        for ua in self.uas:
-            if ua.remote_tag and not ua.dialog_ended:
-                ua.bye(timeout=3)
-            ua.close()
-        self.assertTrue(chatsip.settle(type(self), CONFIG), "participants left behind")
+        super().tearDown()
 
     def ua(self, user, answer=200, transport="udp"):
         ua = chatsip.UA(self.d.port, user=user, display='"%s"' % user.capitalize(),

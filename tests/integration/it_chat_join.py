@@ -16,20 +16,8 @@ def offered(sdp_text):
     return [(m.split()[0][2:], m.split()[3:]) for m, _ in chatsip.m_sections(sdp_text)]
 
 
-class Join(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def tearDown(self):
-        self.assertTrue(chatsip.settle(type(self), CONFIG), "participants left behind")
+class Join(chatsip.ChatCase):
+    CONFIG = CONFIG
 
     def run_sipp(self, scenario, conf="conf-100", transport="u1", user="phone"):
         s = chatsip.member(self.d, user, scenario=scenario, conf=conf, transport=transport,

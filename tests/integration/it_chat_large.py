@@ -19,27 +19,8 @@ HTML = (b'<p class="x" onclick="evil()">Hi <b style="color:red">there</b>'
 HTML_CLEAN = b"<p>Hi <b>there</b>link<br></p>"
 
 
-class Large(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        self.uas = []
-
-    def tearDown(self):
-        for ua in self.uas:
-            if ua.remote_tag and not ua.dialog_ended:
-                ua.bye(timeout=3)
-            ua.close()
-        self.assertTrue(chatsip.settle(type(self), CONFIG), "participants left behind")
+class Large(chatsip.ChatCase):
+    CONFIG = CONFIG
 
     def ua(self, user, conf="conf-100", transport="tcp"):
         ua = chatsip.UA(self.d.port, user=user, display='"%s"' % user.capitalize(),

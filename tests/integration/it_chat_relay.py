@@ -12,30 +12,8 @@ import sbtest
 CONFIG = chatsip.conf_section()
 
 
-class Relay(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
-    def setUp(self):
-        self.uas = []
-        self.sipps = []
-
-    def tearDown(self):
-        for s in self.sipps:
-            s.kill()
-        for ua in self.uas:
-            if ua.remote_tag and not ua.dialog_ended:
-                ua.bye(timeout=3)
-            ua.close()
-        self.assertTrue(chatsip.settle(type(self), CONFIG), "participants left behind")
+class Relay(chatsip.ChatCase):
+    CONFIG = CONFIG
 
     def ua(self, user, display=None, transport="udp", **kw):
         ua = chatsip.UA(self.d.port, transport=transport, user=user,
