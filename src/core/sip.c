@@ -85,6 +85,17 @@ sip_check_transports(const struct cfg *cfg, struct cfg_errors *errs)
         const struct cfg_transport **slot =
             t->protocol == CFG_PROTO_TLS ? &tls : &plain;
 
+        if (t->protocol == CFG_PROTO_TLS) {
+            /* sofia-sip 1.12 wants key and certificate together as
+             * agent.pem in a directory; until we build that from cert_file
+             * and priv_key_file, say so rather than bind a TLS listener
+             * that has no certificate. */
+            cfg_errors_add(errs, t->file, t->line, "[%s] type=transport: "
+                           "protocol=tls is not supported yet; use udp or "
+                           "tcp", t->name);
+            rc = -EINVAL;
+            continue;
+        }
         if (*slot == NULL) {
             *slot = t;
         } else if (t->protocol == CFG_PROTO_TLS || !sip_same_addr(*slot, t)) {

@@ -101,6 +101,11 @@ class CheckConfig(sbtest.unittest.TestCase):
         self.assert_error(self.base + "[c]\ntype=conference\nuser=c\ncontent_types=text/*, bogus\n",
                           "%(f)s:14: [c] content_types: 'bogus' is not")
 
+    def test_tls_transport_refused_clearly(self):
+        self.assert_error(self.base + "[tls]\ntype=transport\nprotocol=tls\nbind=127.0.0.1:5061\n"
+                          "cert_file=/x.pem\npriv_key_file=/x.key\n",
+                          "%(f)s:11: [tls] type=transport: protocol=tls is not supported yet")
+
     def test_missing_file(self):
         r = check(os.path.join(self.dir, "nope.conf"))
         self.assertEqual(r.returncode, 1)
