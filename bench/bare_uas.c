@@ -3,17 +3,25 @@
  * daemon against: su_root_run() in one thread, nua sharing it, nua
  * answering OPTIONS itself as it does in sipbridged.  No libevent.
  *
- *     bench_bare_uas PORT        (binds UDP and TCP on 127.0.0.1:PORT)
+ *     bench_bare_uas [--message] PORT   (binds UDP and TCP on 127.0.0.1:PORT)
+ *
+ * --message (bench/chat_relay): MESSAGE is an application method
+ * (NUTAG_APPL_METHOD, as in sipbridged) and the callback answers each one
+ * 202 Accepted, then destroys its handle, as the prototype in
+ * shared/reference/sofia-libevent.md section 5 did.  Without it nothing
+ * changes: bench/loop runs it that way.
  *
  * SIGTERM/SIGINT: nua_shutdown, then exit 0 once it completes.
  */
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <unistd.h>
 
 #include <sofia-sip/nua.h>
 #include <sofia-sip/nua_tag.h>
+#include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_wait.h>
 #include <sofia-sip/tport_tag.h>
 
@@ -24,6 +32,8 @@
 static int sig_pipe[2];
 static nua_t *nua;
 static unsigned long answered;
+static unsigned long answered_message;
+static int message_mode;       /* --message: answer MESSAGE 202 */
 
 static void
 on_signal(int sig)
@@ -59,6 +69,10 @@ callback(nua_event_t event, int status, char const *phrase, nua_t *n,
     }
     if (event == nua_i_options)
         answered++;            /* nua has already sent the 200 */
+    if (event == nua_i_message && message_mode) {
+        nua_respond(nh, SIP_202_ACCEPTED, NUTAG_WITH_THIS(n), TAG_END());
+        answered_message++;
+    }
     if (nh != NULL && event != nua_r_set_params)
         nua_handle_destroy(nh);
 }
@@ -70,8 +84,13 @@ main(int argc, char **argv)
     su_root_t *root;
     su_wait_t w[1];
 
+    if (argc == 3 && strcmp(argv[1], "--message") == 0) {
+        message_mode = 1;
+        argv++;
+        argc--;
+    }
     if (argc != 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
-        fprintf(stderr, "usage: %s PORT\n", argv[0]);
+        fprintf(stderr, "usage: %s [--message] PORT\n", argv[0]);
         return 2;
     }
     snprintf(url, sizeof(url), "sip:127.0.0.1:%d", atoi(argv[1]));
@@ -91,6 +110,7 @@ main(int argc, char **argv)
                      NUTAG_URL(url),
                      NUTAG_MEDIA_ENABLE(0),
                      NUTAG_ALLOW(ALLOW),
+                     TAG_IF(message_mode, NUTAG_APPL_METHOD("MESSAGE")),
                      TPTAG_UDP_RMEM(4 << 20),
                      TPTAG_LOG(0),
                      TAG_END());
@@ -106,5 +126,7 @@ main(int argc, char **argv)
     su_root_destroy(root);
     su_deinit();
     printf("bare_uas: answered %lu OPTIONS\n", answered);
+    if (message_mode)
+        printf("bare_uas: answered %lu MESSAGE\n", answered_message);
     return 0;
 }
