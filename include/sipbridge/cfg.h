@@ -14,6 +14,7 @@
 #ifndef SIPBRIDGE_CFG_H
 #define SIPBRIDGE_CFG_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -30,6 +31,8 @@ struct cfg_errors {
 
 void cfg_errors_add(struct cfg_errors *errs, const char *file, unsigned line,
                     const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+void cfg_errors_vadd(struct cfg_errors *errs, const char *file, unsigned line,
+                     const char *fmt, va_list ap);
 void cfg_errors_clear(struct cfg_errors *errs);
 
 /* ---- schemas, used by core and capability types alike ---- */

@@ -39,13 +39,21 @@ void
 cfg_errors_add(struct cfg_errors *errs, const char *file, unsigned line,
                const char *fmt, ...)
 {
-    char *body = NULL, *msg = NULL, **msgs;
     va_list ap;
-    int n;
 
     va_start(ap, fmt);
-    n = vasprintf(&body, fmt, ap);
+    cfg_errors_vadd(errs, file, line, fmt, ap);
     va_end(ap);
+}
+
+void
+cfg_errors_vadd(struct cfg_errors *errs, const char *file, unsigned line,
+                const char *fmt, va_list ap)
+{
+    char *body = NULL, *msg = NULL, **msgs;
+    int n;
+
+    n = vasprintf(&body, fmt, ap);
     if (n < 0)
         return;
     if (file == NULL)
@@ -532,13 +540,11 @@ static void
 cfg_error(struct cfg_check *ck, const char *file, unsigned line,
           const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cfg_errors_vadd(ck->errs, file, line, fmt, ap);
     va_end(ap);
-    cfg_errors_add(ck->errs, file, line, "%s", msg);
     ck->nerrs++;
 }
 

@@ -43,13 +43,11 @@ static void
 ini_error(struct ini_ctx *ctx, const char *file, unsigned line,
           const char *fmt, ...)
 {
-    char msg[1024];
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    cfg_errors_vadd(ctx->errs, file, line, fmt, ap);
     va_end(ap);
-    cfg_errors_add(ctx->errs, file, line, "%s", msg);
     ctx->nerrs++;
 }
 
