@@ -176,6 +176,19 @@ class Join(chatsip.ChatCase):
             self.assertEqual(ua.bye().status, 200, ua.trace())
             chatsip.wait_participants(self.d, 0)
 
+    def test_browser_session_expires_90_accepted(self):
+        """JsSIP asks for Session-Expires: 90; nua's default Min-SE of 120
+        would answer 422.  The 200 carries the interval (RFC 4028)."""
+        ua = chatsip.UA(self.d.port, user="web", display='"Web User"')
+        try:
+            r = ua.invite("conf-100", extra=("Session-Expires: 90", "Supported: timer"))
+            self.assertEqual(r.status, 200, ua.trace())
+            se = r.hdr("session-expires") or ""
+            self.assertTrue(se.startswith("90"), "Session-Expires in the 200: %r" % se)
+            self.assertEqual(ua.bye().status, 200)
+        finally:
+            ua.close()
+
     def test_unknown_conference_404(self):
         self.run_sipp("chat_join_404.xml", conf="conf-999")
         self.run_sipp("chat_join_404.xml", conf="conf-999", transport="t1")
