@@ -18,7 +18,7 @@
  *    with port 0.  No BUNDLE group, ICE or DTLS lines: Chromium refuses an
  *    accepted m-line without a fingerprint, and an answer with made-up DTLS
  *    data gets the call hung up once ICE fails
- *    (docs: /work/shared/reference/browser-clients.md, section 2).
+ *    (docs: the shared reference browser-clients.md, section 2).
  *  - Every m-line echoes the offer's a=mid, if it had one.
  *
  * The session part is always v=, o=, s=, a session-level c= (so that an

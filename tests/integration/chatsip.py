@@ -821,7 +821,7 @@ def settle(cls, config, timeout=3):
     return False
 
 
-class ChatCase(sbtest.unittest.TestCase):
+class ChatCase(sbtest.DaemonCase):
     """A test class sharing one daemon started with CONFIG.  Each test keeps
     its UAs in self.uas and its sipps in self.sipps; afterwards they are hung
     up and every conference must be empty again (else the class gets a
@@ -830,14 +830,8 @@ class ChatCase(sbtest.unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=cls.CONFIG)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+        cls.EXTRA = cls.CONFIG
+        super().setUpClass()
 
     def setUp(self):
         self.uas = []

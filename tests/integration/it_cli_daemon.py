@@ -6,18 +6,7 @@ import time
 import sbtest
 
 
-class CliDaemon(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
+class CliDaemon(sbtest.DaemonCase):
     def test_status_human(self):
         r = self.d.ctl("status")
         self.assertEqual(r.returncode, 0, r.stderr)

@@ -5,18 +5,7 @@ import socket
 import sbtest
 
 
-class ControlErrors(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
+class ControlErrors(sbtest.DaemonCase):
     def setUp(self):
         self.c = self.d.client()
         self.other = self.d.client()

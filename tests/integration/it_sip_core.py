@@ -3,18 +3,7 @@ methods 501 with Allow, over UDP and TCP, on the real daemon."""
 import sbtest
 
 
-class SipCore(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon()
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
-
+class SipCore(sbtest.DaemonCase):
     def run_scenario(self, name, transport):
         r = self.d.sipp(name, transport=transport)
         self.assertEqual(r.returncode, 0, "%s over %s failed:\n%s\n%s\n%s"

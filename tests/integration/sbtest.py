@@ -249,6 +249,23 @@ class Daemon:
             self.cleanup()
 
 
+class DaemonCase(unittest.TestCase):
+    """A test class sharing one daemon, started with the config text EXTRA
+    and stopped (exit 0 within 5 s of SIGTERM) after its last test."""
+    EXTRA = ""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(extra=cls.EXTRA)
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            cls.d.stop()
+        finally:
+            cls.d.cleanup()
+
+
 def run_sipp(scenario, target, transport="u1", count=1, extra=(), timeout=20, cwd=None):
     """Run a sipp client scenario (tests/integration/sipp/NAME) once per call."""
     path = scenario if os.path.isabs(scenario) else os.path.join(SIPP_DIR, scenario)
