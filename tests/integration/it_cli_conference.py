@@ -117,17 +117,8 @@ class LineReader:
             raise AssertionError("unexpected topic in %r" % m)
 
 
-class CliConferenceDaemon(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = sbtest.Daemon(extra=CONF)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+class CliConferenceDaemon(sbtest.DaemonCase):
+    EXTRA = CONF
 
     def ctl(self, *args):
         return self.d.ctl(*args)
