@@ -83,6 +83,10 @@ struct ctl_client *ctl_client_find(struct ctl *ctl, uint64_t id);
  */
 void ctl_publish(struct ctl *ctl, const char *topic, json_t *result);
 
+/** @return 1 if some client watches @p topic (or "*"): lets a publisher
+ *  skip building an event nobody would get. */
+int ctl_watched(const struct ctl *ctl, const char *topic);
+
 /** @return a new JSON object with client and request counters. */
 json_t *ctl_status_json(const struct ctl *ctl);
 

@@ -276,8 +276,12 @@ chat_publish_message(struct chat_conf *conf, const struct chat_part *from,
                      const char *display, const char *ctype,
                      const char *body, size_t len)
 {
-    json_t *ev = chat_body_json(ctype, body, len);
+    json_t *ev;
 
+    /* Per relayed message: build the event only if someone will get it. */
+    if (!ctl_watched(conf->chat->deps.ctl, "conference"))
+        return;
+    ev = chat_body_json(ctype, body, len);
     json_object_set_new(ev, "from", json_string(display ? display : ""));
     json_object_set_new(ev, "content_type", json_string(ctype));
     if (from)

@@ -142,25 +142,43 @@ ctl_reply_error(struct ctl_request *req, int code, const char *fmt, ...)
                              "error_code", code, "error", text));
 }
 
+static int
+ctl_client_watches(const struct ctl_client *c, const char *topic)
+{
+    size_t i;
+    json_t *t;
+
+    json_array_foreach(c->topics, i, t) {
+        const char *s = json_string_value(t);
+
+        if (strcmp(s, "*") == 0 || strcmp(s, topic) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+int
+ctl_watched(const struct ctl *ctl, const char *topic)
+{
+    for (const struct ctl_client *c = ctl->clients; c; c = c->next)
+        if (ctl_client_watches(c, topic))
+            return 1;
+    return 0;
+}
+
 void
 ctl_publish(struct ctl *ctl, const char *topic, json_t *result)
 {
-    json_t *ev = json_pack("{s:s, s:s, s:O}", "sipbridge", "event",
-                           "topic", topic, "result", result);
+    json_t *ev;
 
+    if (!ctl_watched(ctl, topic))
+        return;
+    ev = json_pack("{s:s, s:s, s:O}", "sipbridge", "event", "topic", topic,
+                   "result", result);
     for (struct ctl_client *c = ctl->clients, *next; c; c = next) {
-        size_t i;
-        json_t *t;
-
         next = c->next;
-        json_array_foreach(c->topics, i, t) {
-            const char *s = json_string_value(t);
-
-            if (strcmp(s, "*") == 0 || strcmp(s, topic) == 0) {
-                ctl_client_write(c, ev);
-                break;
-            }
-        }
+        if (ctl_client_watches(c, topic))
+            ctl_client_write(c, ev);
     }
     json_decref(ev);
 }
