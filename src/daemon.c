@@ -26,8 +26,11 @@
 #define DAEMON_STOP_DEADLINE_MS 3000
 
 /* The config types of the capabilities: each one adds its own here. */
-const struct cfg_type *const daemon_cfg_types = &chat_cfg_type;
-const size_t daemon_cfg_ntypes = 1;
+static const struct cfg_type *const daemon_types[] = {
+    &chat_cfg_type,
+};
+const struct cfg_type *const *const daemon_cfg_types = daemon_types;
+const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
 
 /* A conninfo that would make libpq block (a host name) is a config error. */
 static int

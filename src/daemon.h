@@ -42,7 +42,7 @@ struct sipbridge {
 };
 
 /* The capability config types main() hands to cfg_load(). */
-extern const struct cfg_type *const daemon_cfg_types;
+extern const struct cfg_type *const *const daemon_cfg_types;
 extern const size_t daemon_cfg_ntypes;
 
 /** Load and check a config the way start-up and reload do.

@@ -70,6 +70,8 @@ struct cfg_type {
     bool singleton;                 /* at most one section of this type */
     /* Extra checks beyond the schema; add errors, return 0 or -EINVAL. */
     int (*check)(const struct ini_section *sec, struct cfg_errors *errs);
+    bool owner_is_name;             /* the section name is the user part it
+                                       owns (Asterisk's inbound-publication) */
 };
 
 /* ---- core objects ---- */
@@ -94,6 +96,8 @@ struct cfg_global {
     char *user_agent;        /* user_agent (default "sipbridge/VERSION") */
     size_t udp_recv_buffer;  /* udp_recv_buffer (default 4M) */
     bool debug;              /* debug: SIP trace at start (default no) */
+    char *entity_id;         /* entity_id "xx:xx:xx:xx:xx:xx", or NULL:
+                                generated once and kept in state_dir */
 };
 
 struct cfg_control {
@@ -128,18 +132,18 @@ struct cfg {
 };
 
 /**
- * Load and check @p path.  @p types lists the capability types (may be
+ * Load and check @p path.  @p types points to the capability types (may be
  * NULL with @p ntypes 0); a section of a type neither core nor listed is
  * an error.  Every problem found is added to @p errs (all of them, not
  * just the first).
  * @return 0 and *out (free with cfg_free), or -EINVAL/-ENOMEM.
  */
-int cfg_load(const char *path, const struct cfg_type *types, size_t ntypes,
+int cfg_load(const char *path, const struct cfg_type *const *types, size_t ntypes,
              struct cfg **out, struct cfg_errors *errs);
 
 /** Same, from a buffer named @p name (tests, fuzzing). */
 int cfg_load_buffer(const char *name, const char *buf, size_t len,
-                    const struct cfg_type *types, size_t ntypes,
+                    const struct cfg_type *const *types, size_t ntypes,
                     struct cfg **out, struct cfg_errors *errs);
 
 void cfg_free(struct cfg *cfg);

@@ -19,6 +19,7 @@
 #define SIPBRIDGE_SIP_H
 
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <jansson.h>
 #include <sofia-sip/nua.h>
@@ -104,6 +105,19 @@ int sip_route_add(struct sip *sip, const char *user,
                   const struct sip_route_ops *ops, void *owner);
 /** @return 0, or -ENOENT. */
 int sip_route_remove(struct sip *sip, const char *user);
+
+/**
+ * Accept PUBLISH requests of the event package @p event (RFC 3903); nua
+ * answers 489 to the others before any routing.  Idempotent.
+ * @return 0, -ENOSPC.
+ */
+int sip_allow_event(struct sip *sip, const char *event);
+
+/**
+ * The source address of the request being handled; call it from the
+ * request callback only.  @return 0 and *out, or -ENOENT.
+ */
+int sip_event_source(const struct sip *sip, struct sockaddr_storage *out);
 
 nua_t *sip_nua(struct sip *sip);
 struct loop *sip_loop(struct sip *sip);

@@ -124,7 +124,7 @@ chat_check_section(const struct ini_section *sec, struct cfg_errors *errs)
 }
 
 const struct cfg_type chat_cfg_type = {
-    "conference", chat_keys, "user", false, chat_check_section
+    "conference", chat_keys, "user", false, chat_check_section, false
 };
 
 int

@@ -12,6 +12,7 @@
 #include "sipbridge/log.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <errno.h>
 #include <limits.h>
 #include <netinet/in.h>
@@ -393,6 +394,7 @@ static const struct cfg_key cfg_global_keys[] = {
     { "user_agent", CFG_STRING, 0, 0, 0, NULL },
     { "udp_recv_buffer", CFG_SIZE, 0, 4 * CFG_K, CFG_G, NULL },
     { "debug", CFG_BOOL, 0, 0, 0, NULL },
+    { "entity_id", CFG_STRING, 0, 0, 0, NULL },
     { NULL, CFG_STRING, 0, 0, 0, NULL }
 };
 
@@ -436,10 +438,29 @@ cfg_check_absolute(const struct ini_section *sec, const char *key,
     return -EINVAL;
 }
 
+/* Six hex bytes joined by colons, as Asterisk's entityid. */
+static bool
+cfg_is_eid(const char *s)
+{
+    for (int i = 0; i < 6; i++, s += 3)
+        if (!isxdigit((unsigned char)s[0]) || !isxdigit((unsigned char)s[1])
+            || s[2] != (i < 5 ? ':' : '\0'))
+            return false;
+    return true;
+}
+
 static int
 cfg_check_global(const struct ini_section *sec, struct cfg_errors *errs)
 {
-    return cfg_check_absolute(sec, "state_dir", errs);
+    const struct ini_entry *e = ini_find(sec, "entity_id");
+    int rc = cfg_check_absolute(sec, "state_dir", errs);
+
+    if (e != NULL && !cfg_is_eid(e->value)) {
+        cfg_errors_add(errs, e->file, e->line, "[%s] entity_id '%s': must be "
+                       "six hex bytes xx:xx:xx:xx:xx:xx", sec->name, e->value);
+        rc = -EINVAL;
+    }
+    return rc;
 }
 
 static int
@@ -513,10 +534,10 @@ enum { CFG_T_GLOBAL, CFG_T_TRANSPORT, CFG_T_CONTROL, CFG_T_DATABASE,
        CFG_T_NCORE };
 
 static const struct cfg_type cfg_core_types[CFG_T_NCORE] = {
-    { "global", cfg_global_keys, NULL, true, cfg_check_global },
-    { "transport", cfg_transport_keys, NULL, false, cfg_check_transport },
-    { "control", cfg_control_keys, NULL, true, cfg_check_control },
-    { "database", cfg_database_keys, NULL, false, cfg_check_database },
+    { "global", cfg_global_keys, NULL, true, cfg_check_global, false },
+    { "transport", cfg_transport_keys, NULL, false, cfg_check_transport, false },
+    { "control", cfg_control_keys, NULL, true, cfg_check_control, false },
+    { "database", cfg_database_keys, NULL, false, cfg_check_database, false },
 };
 
 /* ---- the check pass ---- */
@@ -524,7 +545,7 @@ static const struct cfg_type cfg_core_types[CFG_T_NCORE] = {
 struct cfg_check {
     const char *path;
     const struct ini_doc *doc;
-    const struct cfg_type *types;
+    const struct cfg_type *const *types;
     size_t ntypes;
     const struct cfg_type **typ;  /* per section, NULL if untyped */
     bool *ok;                     /* per section: passed its schema */
@@ -599,8 +620,8 @@ cfg_find_type(const struct cfg_check *ck, const char *name)
         if (strcmp(cfg_core_types[i].type, name) == 0)
             return &cfg_core_types[i];
     for (size_t i = 0; i < ck->ntypes; i++)
-        if (strcmp(ck->types[i].type, name) == 0)
-            return &ck->types[i];
+        if (strcmp(ck->types[i]->type, name) == 0)
+            return ck->types[i];
     return NULL;
 }
 
@@ -614,7 +635,7 @@ cfg_unknown_type(struct cfg_check *ck, const struct ini_section *sec,
     known[0] = '\0';
     for (size_t i = 0; i < CFG_T_NCORE + ck->ntypes; i++) {
         const char *t = i < CFG_T_NCORE ? cfg_core_types[i].type
-                                        : ck->types[i - CFG_T_NCORE].type;
+                                        : ck->types[i - CFG_T_NCORE]->type;
 
         if (off < sizeof(known))
             off += (size_t)snprintf(known + off, sizeof(known) - off, "%s%s",
@@ -807,9 +828,10 @@ cfg_key_owner(const struct cfg_check *ck, size_t i, struct cfg_dup *d)
 {
     const struct cfg_type *t = ck->typ[i];
 
-    if (t == NULL || t->owner_key == NULL)
+    if (t == NULL || (t->owner_key == NULL && !t->owner_is_name))
         return false;
-    d->a = ini_get(&ck->doc->sections[i], t->owner_key);
+    d->a = t->owner_is_name ? ck->doc->sections[i].name
+                            : ini_get(&ck->doc->sections[i], t->owner_key);
     d->b = "";
     return d->a != NULL;
 }
@@ -842,6 +864,24 @@ cfg_check_unique(struct cfg_check *ck)
     return rc;
 }
 
+/* Where an object names its user part: the owner key, or its header. */
+static void
+cfg_owner_where(const struct ini_section *sec, const struct cfg_type *t,
+                struct ini_entry *out)
+{
+    const struct ini_entry *e = t->owner_is_name ? NULL
+                                                 : ini_find(sec, t->owner_key);
+
+    if (e != NULL) {
+        *out = *e;
+        return;
+    }
+    memset(out, 0, sizeof(*out));
+    out->value = sec->name;
+    out->file = sec->file;
+    out->line = sec->line;
+}
+
 /* A Request-URI user part is routed to exactly one object. */
 static int
 cfg_check_owners(struct cfg_check *ck)
@@ -852,17 +892,17 @@ cfg_check_owners(struct cfg_check *ck)
     if (first == NULL)
         return -ENOMEM;
     for (size_t i = 0; i < ck->doc->nsections; i++) {
-        const struct ini_entry *e, *f;
+        struct ini_entry e, f;
         size_t j = first[i];
 
         if (j == SIZE_MAX || j == i)
             continue;
-        e = ini_find(&s[i], ck->typ[i]->owner_key);
-        f = ini_find(&s[j], ck->typ[j]->owner_key);
-        cfg_error(ck, e->file, e->line, "[%s] type=%s: user part '%s' is "
+        cfg_owner_where(&s[i], ck->typ[i], &e);
+        cfg_owner_where(&s[j], ck->typ[j], &f);
+        cfg_error(ck, e.file, e.line, "[%s] type=%s: user part '%s' is "
                   "already owned by [%s] (type=%s) at %s:%u", s[i].name,
-                  ck->typ[i]->type, e->value, s[j].name, ck->typ[j]->type,
-                  f->file, f->line);
+                  ck->typ[i]->type, e.value, s[j].name, ck->typ[j]->type,
+                  f.file, f.line);
     }
     free(first);
     return 0;
@@ -1013,6 +1053,7 @@ cfg_build_global(const struct ini_section *sec, struct cfg_global *g)
     g->udp_recv_buffer = cfg_get_size(sec, "udp_recv_buffer",
                                       g->udp_recv_buffer);
     if (cfg_set_str(&g->state_dir, ini_get(sec, "state_dir")) < 0 ||
+        cfg_set_str(&g->entity_id, ini_get(sec, "entity_id")) < 0 ||
         cfg_set_str(&g->user_agent, ini_get(sec, "user_agent")) < 0)
         return -ENOMEM;
     return 0;
@@ -1128,7 +1169,7 @@ fail:
 /* Takes @p doc: it ends up in *out or is freed. */
 static int
 cfg_from_doc(const char *path, struct ini_doc *doc,
-             const struct cfg_type *types, size_t ntypes, struct cfg **out,
+             const struct cfg_type *const *types, size_t ntypes, struct cfg **out,
              struct cfg_errors *errs)
 {
     struct cfg_check ck = { .path = path, .doc = doc, .types = types,
@@ -1156,7 +1197,7 @@ out:
 }
 
 int
-cfg_load(const char *path, const struct cfg_type *types, size_t ntypes,
+cfg_load(const char *path, const struct cfg_type *const *types, size_t ntypes,
          struct cfg **out, struct cfg_errors *errs)
 {
     struct ini_doc *doc;
@@ -1170,7 +1211,7 @@ cfg_load(const char *path, const struct cfg_type *types, size_t ntypes,
 
 int
 cfg_load_buffer(const char *name, const char *buf, size_t len,
-                const struct cfg_type *types, size_t ntypes,
+                const struct cfg_type *const *types, size_t ntypes,
                 struct cfg **out, struct cfg_errors *errs)
 {
     struct ini_doc *doc;
@@ -1200,6 +1241,7 @@ cfg_free(struct cfg *cfg)
     free(cfg->transports);
     free(cfg->databases);
     free(cfg->global.state_dir);
+    free(cfg->global.entity_id);
     free(cfg->global.user_agent);
     free(cfg->control.socket);
     free(cfg->control.group);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include <sofia-sip/msg_addr.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_tag_io.h>
@@ -62,6 +63,7 @@ struct sip {
     int trace;
     sip_shutdown_cb shutdown_done;
     void *shutdown_arg;
+    char allow_events[256];     /* event packages PUBLISH may carry */
 };
 
 static const char *const proto_names[] = { "udp", "tcp", "tls" };
@@ -434,6 +436,43 @@ sip_destroy(struct sip *sip)
     free(sip->listeners);
     su_home_deinit(sip->home);
     free(sip);
+}
+
+int
+sip_allow_event(struct sip *sip, const char *event)
+{
+    size_t len = strlen(sip->allow_events), n = strlen(event);
+    const char *p = sip->allow_events;
+
+    for (; (p = strstr(p, event)) != NULL; p += n)
+        if ((p == sip->allow_events || p[-1] == ' ') &&
+            (p[n] == ',' || p[n] == '\0'))
+            return 0;
+    if (len + n + 3 > sizeof(sip->allow_events)) {
+        log_err("sip", "too many event packages to allow '%s'", event);
+        return -ENOSPC;
+    }
+    snprintf(sip->allow_events + len, sizeof(sip->allow_events) - len,
+             "%s%s", len ? ", " : "", event);
+    /* nua answers 489 itself to a PUBLISH whose Event is not listed. */
+    nua_set_params(sip->nua, SIPTAG_ALLOW_EVENTS_STR(sip->allow_events),
+                   TAG_END());
+    loop_kick(sip->loop);
+    return 0;
+}
+
+int
+sip_event_source(const struct sip *sip, struct sockaddr_storage *out)
+{
+    msg_t *msg = nua_current_request(sip->nua);
+    su_addrinfo_t *ai = msg ? msg_addrinfo(msg) : NULL;
+
+    if (ai == NULL || ai->ai_addr == NULL ||
+        ai->ai_addrlen > sizeof(*out) || ai->ai_addrlen == 0)
+        return -ENOENT;
+    memset(out, 0, sizeof(*out));
+    memcpy(out, ai->ai_addr, ai->ai_addrlen);
+    return 0;
 }
 
 void

@@ -60,8 +60,11 @@ check_queue(const struct ini_section *sec, struct cfg_errors *errs)
 }
 
 static const struct cfg_type test_types[] = {
-    { "conference", conference_keys, "user", false, NULL },
-    { "queue", queue_keys, "number", false, check_queue },
+    { "conference", conference_keys, "user", false, NULL, false },
+    { "queue", queue_keys, "number", false, check_queue, false },
+};
+static const struct cfg_type *const test_type_ptrs[] = {
+    &test_types[0], &test_types[1],
 };
 
 /* ---- helpers ---- */
@@ -69,7 +72,7 @@ static const struct cfg_type test_types[] = {
 static int
 load(const char *text, struct cfg **out, struct cfg_errors *errs)
 {
-    return cfg_load_buffer("x.conf", text, strlen(text), test_types, 2, out,
+    return cfg_load_buffer("x.conf", text, strlen(text), test_type_ptrs, 2, out,
                            errs);
 }
 
