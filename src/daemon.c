@@ -18,6 +18,8 @@
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
 #include "sipbridge/log.h"
+#include "sipbridge/peer.h"
+#include "sipbridge/pubstate.h"
 #include "sipbridge/loop.h"
 #include "sipbridge/sip.h"
 
@@ -28,6 +30,8 @@
 /* The config types of the capabilities: each one adds its own here. */
 static const struct cfg_type *const daemon_types[] = {
     &chat_cfg_type,
+    &peer_endpoint_type, &peer_identify_type, &peer_auth_type,
+    &pubstate_outbound_type, &pubstate_inbound_type, &pubstate_asterisk_type,
 };
 const struct cfg_type *const *const daemon_cfg_types = daemon_types;
 const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
@@ -64,6 +68,8 @@ daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
     bad = sip_check_transports(cfg, errs) != 0;
     bad |= daemon_check_databases(cfg, errs) != 0;
     bad |= chat_check_config(cfg, errs) != 0;
+    bad |= peer_check_config(cfg, errs) != 0;
+    bad |= pubstate_check_config(cfg, errs) != 0;
     if (bad) {
         cfg_free(cfg);
         return -EINVAL;
@@ -125,8 +131,9 @@ daemon_status_json(const struct sipbridge *sb)
                      "control", ctl_status_json(sb->ctl),
                      "databases", dbs,
                      "counters", daemon_counters_json(sb),
-                     "capabilities", json_pack("{s:o}", "chat",
-                                               chat_status_json(sb->chat)));
+                     "capabilities", json_pack(
+                         "{s:o,s:o}", "chat", chat_status_json(sb->chat),
+                         "pubstate", pubstate_status_json(sb->pubstate)));
 }
 
 static void
@@ -286,6 +293,7 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     ctl_reconfigure(sb->ctl, &cfg->control);
     daemon_apply_databases(sb, cfg);
     chat_reconfigure(sb->chat, cfg);
+    pubstate_reconfigure(sb->pubstate, cfg);
     cfg_free(sb->cfg);
     sb->cfg = cfg;
 }
@@ -403,6 +411,7 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     sd_notify(0, "STOPPING=1\nSTATUS=Stopping");
     evtimer_add(sb->ev_stop_deadline, &tv);
     chat_shutdown(sb->chat);
+    pubstate_shutdown(sb->pubstate);
     sip_shutdown(sb->sip, daemon_stopped, sb);
 }
 
@@ -461,8 +470,11 @@ static int
 daemon_start_capabilities(struct sipbridge *sb)
 {
     struct chat_deps chat = { sb->sip, sb->ctl, daemon_db_find, sb };
+    /* The mailbox seam is wired when the MWI capability exists. */
+    struct pubstate_deps ps = { sb->sip, sb->ctl, NULL, NULL };
+    int rc = chat_create(&sb->chat, &chat, sb->cfg);
 
-    return chat_create(&sb->chat, &chat, sb->cfg);
+    return rc < 0 ? rc : pubstate_create(&sb->pubstate, &ps, sb->cfg);
 }
 
 /* ---- lifecycle ---- */
@@ -556,6 +568,7 @@ daemon_free(struct sipbridge *sb)
         db_destroy(sb->dbs[i]);
     free(sb->dbs);
     chat_destroy(sb->chat);
+    pubstate_destroy(sb->pubstate);
     ctl_destroy(sb->ctl);
     sip_destroy(sb->sip);
     if (sb->loop)

@@ -23,6 +23,7 @@ struct sip;
 struct ctl;
 struct db;
 struct chat;
+struct pubstate;
 
 struct sipbridge {
     char *cfg_path;
@@ -33,6 +34,7 @@ struct sipbridge {
     struct db **dbs;             /* one per type=database, cfg order */
     size_t ndbs;
     struct chat *chat;           /* conference chat relay */
+    struct pubstate *pubstate;   /* PUBLISH state exchange */
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;
