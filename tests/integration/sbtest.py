@@ -154,6 +154,8 @@ class Daemon:
             f.write(text)
 
     def start(self):
+        if getattr(self, "logf", None) is not None:
+            self.logf.close()     # a restart
         self.logf = open(self.log_path, "ab")
         self.proc = subprocess.Popen([DAEMON, "-f", "-c", self.conf], stdout=self.logf,
                                      stderr=subprocess.STDOUT, env=self.env)
