@@ -436,6 +436,39 @@ ps_target_cfg_free(struct ps_target_cfg *c)
     memset(c, 0, sizeof(*c));
 }
 
+/*
+ * The Route to an outbound_proxy is always loose: Asterisk makes it strict
+ * unless "\\;lr" is written out, and a strict route replaces the
+ * Request-URI, whose user part names the peer's inbound-publication.
+ */
+static int
+ps_loose_route(char **proxy)
+{
+    const char *p = *proxy;
+    bool lr, angle;
+    size_t len, n;
+    char *s;
+
+    if (p == NULL)
+        return 0;
+    /* A bare URI in a Route header would take ";lr" as a header param. */
+    lr = strstr(p, ";lr") != NULL;
+    angle = strchr(p, '<') != NULL;
+    len = strlen(p);
+    n = len + 6;
+    if ((s = malloc(n)) == NULL)
+        return -ENOMEM;
+    if (angle && !lr && len > 0 && p[len - 1] == '>')
+        snprintf(s, n, "%.*s;lr>", (int)(len - 1), p);
+    else if (angle)
+        snprintf(s, n, "%s", p);
+    else
+        snprintf(s, n, "<%s%s>", p, lr ? "" : ";lr");
+    free(*proxy);
+    *proxy = s;
+    return 0;
+}
+
 static int
 ps_target_cfg_set(struct ps_target_cfg *c, const struct ini_section *s)
 {
@@ -457,6 +490,7 @@ ps_target_cfg_set(struct ps_target_cfg *c, const struct ini_section *s)
         ps_dup(&c->to_uri, ini_get(s, "to_uri") ? ini_get(s, "to_uri")
                                                 : server) < 0 ||
         ps_dup(&c->proxy, ini_get(s, "outbound_proxy")) < 0 ||
+        ps_loose_route(&c->proxy) < 0 ||
         ps_dup(&c->auth, ini_get(s, "outbound_auth")) < 0 ||
         ps_filter_set(&c->filter[PS_EV_DEVICE],
                       ini_get(s, "@device_state_filter")) < 0 ||
