@@ -3,8 +3,9 @@
  *
  * Sends one request (one JSON object per line, UTF-8) over the daemon's Unix
  * stream socket, waits for the reply carrying the same transaction and prints
- * it, human readably or as JSON lines.  "events" and "raw --follow" then keep
- * printing the events the daemon pushes until interrupted or EOF.
+ * it, human readably or as JSON lines.  "events", "state watch" and
+ * "raw --follow" then keep printing the events the daemon pushes until
+ * interrupted or EOF.
  *
  * Commands are rows of cli_commands[]: a new command is a builder (argv to
  * request object) and a printer (reply data to text), nothing else.  A row
@@ -133,6 +134,24 @@ static void cli_print_conf_list(struct cli *c, json_t *req, json_t *data);
 static void cli_print_conf_show(struct cli *c, json_t *req, json_t *data);
 static void cli_print_conf_send(struct cli *c, json_t *req, json_t *data);
 static void cli_print_conf_kick(struct cli *c, json_t *req, json_t *data);
+static json_t *cli_build_state_devices(struct cli *c, int argc, char **argv);
+static json_t *cli_build_state_mailboxes(struct cli *c, int argc,
+                                         char **argv);
+static json_t *cli_build_state_set_device(struct cli *c, int argc,
+                                          char **argv);
+static json_t *cli_build_state_set_mailbox(struct cli *c, int argc,
+                                           char **argv);
+static json_t *cli_build_state_watch(struct cli *c, int argc, char **argv);
+static json_t *cli_build_publish_status(struct cli *c, int argc, char **argv);
+static void cli_print_state_devices(struct cli *c, json_t *req, json_t *data);
+static void cli_print_state_mailboxes(struct cli *c, json_t *req,
+                                      json_t *data);
+static void cli_print_state_set_device(struct cli *c, json_t *req,
+                                       json_t *data);
+static void cli_print_state_set_mailbox(struct cli *c, json_t *req,
+                                        json_t *data);
+static void cli_print_publish_status(struct cli *c, json_t *req,
+                                     json_t *data);
 
 /* "conference ...": the chat relay's requests (src/chat/chat.c). */
 static const struct cli_cmd cli_conf_commands[] = {
@@ -145,6 +164,31 @@ static const struct cli_cmd cli_conf_commands[] = {
       2, 2, CLI_CMD_SEND, cli_build_conf_send, cli_print_conf_send, NULL },
     { "kick", "NAME ID", "end participant ID's call",
       2, 2, 0, cli_build_conf_kick, cli_print_conf_kick, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* "state ...": the PUBLISH state exchange's store (src/pubstate). */
+static const struct cli_cmd cli_state_commands[] = {
+    { "devices", "[RE]", "list device states (RE: regex filter)",
+      0, 1, 0, cli_build_state_devices, cli_print_state_devices, NULL },
+    { "mailboxes", "[RE]", "list mailbox states (RE: regex filter)",
+      0, 1, 0, cli_build_state_mailboxes, cli_print_state_mailboxes, NULL },
+    { "set-device", "DEV STATE", "set our state of device DEV",
+      2, 2, 0, cli_build_state_set_device, cli_print_state_set_device,
+      NULL },
+    { "set-mailbox", "MBOX@CTX NEW OLD",
+      "set our message counts of a mailbox",
+      3, 3, 0, cli_build_state_set_mailbox, cli_print_state_set_mailbox,
+      NULL },
+    { "watch", "", "stream device and mailbox state changes",
+      0, 0, CLI_CMD_STREAM, cli_build_state_watch, cli_print_nothing, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
+/* "publish ...": the outbound PUBLISH clients. */
+static const struct cli_cmd cli_publish_commands[] = {
+    { "status", "", "show the entity id, counters and publish targets",
+      0, 0, 0, cli_build_publish_status, cli_print_publish_status, NULL },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -164,6 +208,10 @@ static const struct cli_cmd cli_commands[] = {
       0, -1, CLI_CMD_STREAM, cli_build_events, cli_print_nothing, NULL },
     { "conference", "list|show|send|kick", "chat conferences",
       0, 0, 0, NULL, NULL, cli_conf_commands },
+    { "state", "devices|mailboxes|set-device|set-mailbox|watch",
+      "device and mailbox states", 0, 0, 0, NULL, NULL, cli_state_commands },
+    { "publish", "status", "state publication (PUBLISH)",
+      0, 0, 0, NULL, NULL, cli_publish_commands },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -533,7 +581,7 @@ cli_conf_request(struct cli *c, const char *request, const char *name)
  * else is refused before connecting, so a typo is a usage error rather
  * than the daemon's "no participant". */
 static int
-cli_parse_id(const char *s, json_int_t *out)
+cli_parse_uint(const char *s, json_int_t *out)
 {
     unsigned long long v;
     char *end;
@@ -543,11 +591,16 @@ cli_parse_id(const char *s, json_int_t *out)
         return -1;
     errno = 0;
     v = strtoull(s, &end, 10);
-    if (errno != 0 || *end != '\0' || v == 0
-        || v > (unsigned long long) LLONG_MAX)
+    if (errno != 0 || *end != '\0' || v > (unsigned long long) LLONG_MAX)
         return -1;
     *out = (json_int_t) v;
     return 0;
+}
+
+static int
+cli_parse_id(const char *s, json_int_t *out)
+{
+    return cli_parse_uint(s, out) != 0 || *out == 0 ? -1 : 0;
 }
 
 static json_t *
@@ -613,6 +666,105 @@ cli_build_conf_kick(struct cli *c, int argc, char **argv)
         return NULL;
     }
     return req;
+}
+
+/* ------------------------------------------------------------------------ */
+/* state exchange request builders                                           */
+
+/* {"request":REQUEST}, plus "filter" if a regex was given: the daemon
+ * compiles it (POSIX ERE, case-insensitive) and answers 444 if it cannot. */
+static json_t *
+cli_state_list_request(struct cli *c, const char *request, int argc,
+                       char **argv)
+{
+    json_t *req = json_pack("{s:s}", "request", request);
+
+    if (req != NULL && argc > 0
+        && cli_set_arg(c, req, "filter", "RE", argv[0]) != 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+static json_t *
+cli_build_state_devices(struct cli *c, int argc, char **argv)
+{
+    return cli_state_list_request(c, "state_devices", argc, argv);
+}
+
+static json_t *
+cli_build_state_mailboxes(struct cli *c, int argc, char **argv)
+{
+    return cli_state_list_request(c, "state_mailboxes", argc, argv);
+}
+
+/* The state name is left to the daemon (it knows which exist); a typo is
+ * its error 444, exit status 1. */
+static json_t *
+cli_build_state_set_device(struct cli *c, int argc, char **argv)
+{
+    json_t *req = json_pack("{s:s}", "request", "state_set_device");
+
+    (void) argc;
+    if (req == NULL
+        || cli_set_arg(c, req, "device", "DEV", argv[0]) != 0
+        || cli_set_arg(c, req, "state", "STATE", argv[1]) != 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* Set @p key of @p req to the count @p s: digits only, else a usage error.
+ * The daemon checks the range (0..2147483647). */
+static int
+cli_set_count(struct cli *c, json_t *req, const char *key, const char *what,
+              const char *s)
+{
+    json_int_t v;
+
+    if (cli_parse_uint(s, &v) != 0) {
+        cli_usage_error("%s: %s must be a non-negative integer, got '%s'",
+                        c->name, what, s);
+        return -1;
+    }
+    return json_object_set_new(req, key, json_integer(v));
+}
+
+static json_t *
+cli_build_state_set_mailbox(struct cli *c, int argc, char **argv)
+{
+    json_t *req = json_pack("{s:s}", "request", "state_set_mailbox");
+
+    (void) argc;
+    if (req == NULL
+        || cli_set_arg(c, req, "mailbox", "MBOX@CTX", argv[0]) != 0
+        || cli_set_count(c, req, "new", "NEW", argv[1]) != 0
+        || cli_set_count(c, req, "old", "OLD", argv[2]) != 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* "state watch" is "events state". */
+static json_t *
+cli_build_state_watch(struct cli *c, int argc, char **argv)
+{
+    (void) c;
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s, s:[s]}", "request", "watch", "topics", "state");
+}
+
+static json_t *
+cli_build_publish_status(struct cli *c, int argc, char **argv)
+{
+    (void) c;
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s}", "request", "publish_status");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1420,6 +1572,308 @@ cli_print_conf_kick(struct cli *c, json_t *req, json_t *data)
     cli_put_value(stdout, id != NULL ? id : json_object_get(req, "id"));
     fputc('\n', stdout);
     cli_print_rest(stdout, data, known);
+}
+
+/* ------------------------------------------------------------------------ */
+/* state exchange printers                                                   */
+
+/* A cell for a boolean: @p yes if true, @p no if false, else the value. */
+static void
+cli_table_bool(struct cli_table *t, const json_t *v, const char *yes,
+               const char *no)
+{
+    if (json_is_boolean(v))
+        cli_table_text(t, json_is_true(v) ? yes : no);
+    else
+        cli_table_value(t, v);
+}
+
+/* The first cells of an entity's rows: @p n of them from @p entity's
+ * @p keys on its first row, blank on the others. */
+static void
+cli_table_lead(struct cli_table *t, json_t *entity, const char *const *keys,
+               size_t n, bool first)
+{
+    size_t i;
+
+    for (i = 0; i < n; i++) {
+        if (first)
+            cli_table_value(t, json_object_get(entity, keys[i]));
+        else
+            cli_table_text(t, "");
+    }
+}
+
+/* One row per eid of a device (one with "-" if it has none). */
+static void
+cli_table_device(struct cli_table *t, json_t *dev)
+{
+    static const char *const lead[] = { "device", "state" };
+    json_t *eids = json_object_get(dev, "eids");
+    json_t *e;
+    size_t i;
+
+    if (json_array_size(eids) == 0) {
+        cli_table_lead(t, dev, lead, 2, true);
+        for (i = 0; i < 4; i++)
+            cli_table_value(t, NULL);   /* "-" */
+        return;
+    }
+    json_array_foreach(eids, i, e) {
+        cli_table_lead(t, dev, lead, 2, i == 0);
+        cli_table_value(t, json_object_get(e, "eid"));
+        cli_table_value(t, json_object_get(e, "state"));
+        cli_table_bool(t, json_object_get(e, "local"), "local", "remote");
+        cli_table_bool(t, json_object_get(e, "cachable"), "yes", "no");
+    }
+}
+
+static void
+cli_print_state_devices(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const head[] = {
+        "DEVICE", "STATE", "EID", "EID STATE", "ORIGIN", "CACHABLE", NULL
+    };
+    static const char *const known[] = { "devices", NULL };
+    json_t *devs = json_object_get(data, "devices");
+    struct cli_table t;
+    json_t *dev;
+    size_t i;
+
+    if (!json_is_array(devs)) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    if (json_array_size(devs) == 0) {
+        puts("no devices");
+    } else {
+        cli_table_init(&t, head);
+        json_array_foreach(devs, i, dev)
+            cli_table_device(&t, dev);
+        cli_table_print(stdout, &t);
+        cli_table_free(&t);
+    }
+    cli_print_rest(stdout, data, known);
+}
+
+/* One row per eid of a mailbox (one with "-" if it has none). */
+static void
+cli_table_mailbox(struct cli_table *t, json_t *mbox)
+{
+    static const char *const lead[] = { "mailbox", "new", "old" };
+    json_t *eids = json_object_get(mbox, "eids");
+    json_t *e;
+    size_t i;
+
+    if (json_array_size(eids) == 0) {
+        cli_table_lead(t, mbox, lead, 3, true);
+        for (i = 0; i < 4; i++)
+            cli_table_value(t, NULL);   /* "-" */
+        return;
+    }
+    json_array_foreach(eids, i, e) {
+        cli_table_lead(t, mbox, lead, 3, i == 0);
+        cli_table_value(t, json_object_get(e, "eid"));
+        cli_table_value(t, json_object_get(e, "new"));
+        cli_table_value(t, json_object_get(e, "old"));
+        cli_table_bool(t, json_object_get(e, "local"), "local", "remote");
+    }
+}
+
+static void
+cli_print_state_mailboxes(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const head[] = {
+        "MAILBOX", "NEW", "OLD", "EID", "EID NEW", "EID OLD", "ORIGIN", NULL
+    };
+    static const char *const known[] = { "mailboxes", NULL };
+    json_t *mboxes = json_object_get(data, "mailboxes");
+    struct cli_table t;
+    json_t *mbox;
+    size_t i;
+
+    if (!json_is_array(mboxes)) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    if (json_array_size(mboxes) == 0) {
+        puts("no mailboxes");
+    } else {
+        cli_table_init(&t, head);
+        json_array_foreach(mboxes, i, mbox)
+            cli_table_mailbox(&t, mbox);
+        cli_table_print(stdout, &t);
+        cli_table_free(&t);
+    }
+    cli_print_rest(stdout, data, known);
+}
+
+/* "device NAME set to" or, when nothing changed, "device NAME already". */
+static void
+cli_print_set_head(FILE *out, json_t *data, const char *kind, json_t *name)
+{
+    fprintf(out, "%s ", kind);
+    if (name != NULL)
+        cli_put_value(out, name);
+    else
+        fputc('?', out);
+    fputs(json_is_false(json_object_get(data, "changed")) ? " already "
+                                                          : " set to ", out);
+}
+
+static void
+cli_print_state_set_device(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = {
+        "device", "state", "aggregate", "changed", NULL
+    };
+    json_t *name = json_object_get(data, "device");
+    json_t *state = json_object_get(data, "state");
+    json_t *aggregate = json_object_get(data, "aggregate");
+
+    (void) c;
+    cli_print_set_head(stdout, data, "device",
+                       name != NULL ? name : json_object_get(req, "device"));
+    cli_put_value(stdout, state != NULL ? state
+                                        : json_object_get(req, "state"));
+    if (aggregate != NULL) {
+        fputs(", aggregate ", stdout);
+        cli_put_value(stdout, aggregate);
+    }
+    fputc('\n', stdout);
+    cli_print_rest(stdout, data, known);
+}
+
+static void
+cli_print_state_set_mailbox(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = {
+        "mailbox", "new", "old", "changed", NULL
+    };
+    json_t *name = json_object_get(data, "mailbox");
+    json_t *nw = json_object_get(data, "new");
+    json_t *old = json_object_get(data, "old");
+
+    (void) c;
+    cli_print_set_head(stdout, data, "mailbox",
+                       name != NULL ? name : json_object_get(req, "mailbox"));
+    cli_put_value(stdout, nw != NULL ? nw : json_object_get(req, "new"));
+    fputs(" new, ", stdout);
+    cli_put_value(stdout, old != NULL ? old : json_object_get(req, "old"));
+    fputs(" old\n", stdout);
+    cli_print_rest(stdout, data, known);
+}
+
+/* "503 Service Unavailable", or "-" before the first response.  The
+ * reason is the peer's text: escaped like every cell. */
+static void
+cli_table_response(struct cli_table *t, const json_t *resp)
+{
+    json_t *code = json_object_get(resp, "code");
+    json_t *reason = json_object_get(resp, "reason");
+    char *cell = NULL;
+    size_t size;
+    FILE *f;
+
+    if (!json_is_integer(code) || !json_is_string(reason)) {
+        cli_table_value(t, json_is_null(resp) ? NULL : resp);
+        return;
+    }
+    f = open_memstream(&cell, &size);
+    if (f != NULL) {
+        fprintf(f, "%" JSON_INTEGER_FORMAT " ", json_integer_value(code));
+        cli_put_value(f, reason);
+        if (fclose(f) != 0) {
+            free(cell);
+            cell = NULL;
+        }
+    }
+    cli_table_add(t, cell);
+}
+
+/* "refresh in 59m58s", "retry in 2s", or "-" when nothing is scheduled. */
+static void
+cli_table_next(struct cli_table *t, const json_t *target)
+{
+    json_t *refresh = json_object_get(target, "next_refresh");
+    json_t *retry = json_object_get(target, "retry_in");
+    const json_t *v = json_is_number(retry) ? retry : refresh;
+    char dur[64], cell[96];
+
+    if (!json_is_number(v)) {
+        cli_table_value(t, NULL);
+        return;
+    }
+    /* Rounded up: "retry in 0s" would read as "now". */
+    cli_format_duration(dur, sizeof(dur), json_number_value(v) + 0.999);
+    snprintf(cell, sizeof(cell), "%s in %s", v == retry ? "retry" : "refresh",
+             dur);
+    cli_table_text(t, cell);
+}
+
+static void
+cli_print_targets(FILE *out, json_t *targets)
+{
+    static const char *const head[] = {
+        "NAME", "EVENT", "SERVER URI", "STATE", "LAST RESPONSE", "NEXT",
+        "QUEUED", "SENT", "OK", "FAILED", NULL
+    };
+    static const char *const counters[] = { "queued", "sent", "ok", "failed" };
+    struct cli_table t;
+    json_t *tg;
+    size_t i, k;
+
+    if (json_array_size(targets) == 0) {
+        fputs("no publish targets\n", out);
+        return;
+    }
+    cli_table_init(&t, head);
+    json_array_foreach(targets, i, tg) {
+        cli_table_value(&t, json_object_get(tg, "name"));
+        cli_table_value(&t, json_object_get(tg, "event"));
+        cli_table_value(&t, json_object_get(tg, "server_uri"));
+        cli_table_value(&t, json_object_get(tg, "state"));
+        cli_table_response(&t, json_object_get(tg, "last_response"));
+        cli_table_next(&t, tg);
+        for (k = 0; k < 4; k++)
+            cli_table_value(&t, json_object_get(tg, counters[k]));
+    }
+    cli_table_print(out, &t);
+    cli_table_free(&t);
+}
+
+/* "entity id 26:67:3d:32:b9:b4 (generated)", the counters as "key: value",
+ * then the targets' table. */
+static void
+cli_print_publish_status(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = {
+        "entity_id", "entity_id_source", "targets", NULL
+    };
+    json_t *eid = json_object_get(data, "entity_id");
+    json_t *source = json_object_get(data, "entity_id_source");
+    json_t *targets = json_object_get(data, "targets");
+
+    if (!json_is_object(data) || eid == NULL) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    fputs("entity id ", stdout);
+    cli_put_value(stdout, eid);
+    if (source != NULL) {
+        fputs(" (", stdout);
+        cli_put_value(stdout, source);
+        fputc(')', stdout);
+    }
+    fputc('\n', stdout);
+    cli_print_rest(stdout, data, known);
+    if (!json_is_array(targets)) {
+        if (targets != NULL)
+            cli_print_field(stdout, 0, "targets", targets);
+        return;
+    }
+    fputc('\n', stdout);
+    cli_print_targets(stdout, targets);
 }
 
 /* ------------------------------------------------------------------------ */
