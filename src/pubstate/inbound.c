@@ -236,7 +236,7 @@ ps_respond_412(struct ps_req *r)
     r->ps->n.in_412++;
     log_info("pubstate", "PUBLISH to '%s': SIP-If-Match '%s' unknown: 412",
              r->in->name, r->if_match ? r->if_match : "(none)");
-    ps_respond(r, SIP_412_PRECONDITION_FAILED, TAG_END());
+    ps_respond(r, 412, "Conditional Request Failed", TAG_END());
 }
 
 /* ---- bodies ---- */
