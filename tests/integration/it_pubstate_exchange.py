@@ -76,6 +76,20 @@ class ExchangeTest(unittest.TestCase):
         # b did receive PJSIP/8001 (200) and ignored it.
         self.assertIn("instance2-devicestate", t)
 
+    def test_aggregate_across_entity_ids(self):
+        # The same device on both: b shows both eids and Asterisk's
+        # aggregate (RINGING with INUSE is RINGINUSE).
+        set_device(self.a, "PJSIP/6200", "INUSE")
+        set_device(self.b, "PJSIP/6200", "RINGING")
+        got = poll(lambda: len(devices(self.b).get("PJSIP/6200", {}).get("eids", [])) == 2
+                   and devices(self.b)["PJSIP/6200"], 5, "two eids on b")
+        self.assertEqual(got["state"], "RINGINUSE")
+        per = {e["eid"]: (e["state"], e["local"]) for e in got["eids"]}
+        self.assertEqual(per, {eid_of(self.a): ("INUSE", False),
+                               eid_of(self.b): ("RINGING", True)})
+        r = set_device(self.b, "PJSIP/6200", "NOT_INUSE")
+        self.assertEqual(r["aggregate"], "INUSE")
+
     def test_no_ping_pong(self):
         set_device(self.a, "PJSIP/6555", "INUSE")
         poll(lambda: "PJSIP/6555" in devices(self.b), 5, "6555 on b")

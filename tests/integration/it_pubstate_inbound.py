@@ -311,6 +311,16 @@ class PubstateInbound(sbtest.DaemonCase):
         # Removing a publication keeps the state (as in Asterisk).
         self.assert_device("PJSIP/7002", "UNAVAILABLE")
 
+    def test_refresh_within_grace_after_expires(self):
+        # Asterisk refreshes at exactly the Expires it was granted: the
+        # publication must outlive it (by 32 s), or the refresh races into
+        # a 412.
+        e1 = self.expect_ok(self.peer.publish(expires=1, body=dev_body("PJSIP/7009", "BUSY")),
+                            expires=1)
+        time.sleep(1.5)
+        e2 = self.expect_ok(self.peer.publish(if_match=e1, expires=1), expires=1)
+        self.assertNotEqual(e1, e2)
+
     def test_mwi_state(self):
         e1 = self.expect_ok(self.peer.publish(event="asterisk-mwi",
                                               body=mwi_body("7003@default", new=2, old=5)))
