@@ -149,6 +149,10 @@ ps_t_send(struct ps_target *t, const char *body)
     ps_t_drop_handle(t);
     if ((t->nh = ps_t_handle(t)) == NULL)
         return -ENOMEM;
+    /* max_auth_attempts counts the challenges of one request. */
+    if (!t->auth_retry)
+        t->auth_attempts = 0;
+    t->auth_retry = t->auth_sent = false;
     snprintf(exp, sizeof(exp), "%u", t->expires_req);
     nua_method(t->nh, NUTAG_METHOD("PUBLISH"), NUTAG_URL(t->cfg.server_uri),
                SIPTAG_EVENT_STR(ps_event_names[t->cfg.event]),
@@ -260,7 +264,7 @@ ps_t_ok(struct ps_target *t, const sip_t *sip)
         log_notice("pubstate", "[%s] PUBLISH to %s works again after %u "
                    "failures", t->cfg.name, t->cfg.server_uri, t->failures);
     t->ok++;
-    t->failures = t->auth_attempts = 0;
+    t->failures = 0;
     free(t->etag);
     t->etag = sip && sip->sip_etag ? strdup(sip->sip_etag->g_string) : NULL;
     t->granted = ex ? ex->ex_delta : t->expires_req;
@@ -292,6 +296,7 @@ ps_t_restart(struct ps_target *t)
     ps_t_kick(t);
 }
 
+/* Answer a challenge with outbound_auth; @return 0 if the request goes on. */
 static int
 ps_t_authenticate(struct ps_target *t, const sip_t *sip)
 {
@@ -315,6 +320,17 @@ ps_t_authenticate(struct ps_target *t, const sip_t *sip)
                 t->auth_attempts);
         return -EACCES;
     }
+    if (t->auth_sent) {
+        /* nua has dropped the refused credentials with the handle's
+         * challenge: ask again on a new handle, and answer that. */
+        ps_t_drop_handle(t);
+        ps_t_requeue(t, false);
+        t->state = PS_T_IDLE;
+        t->auth_retry = true;
+        ps_t_kick(t);
+        return 0;
+    }
+    t->auth_sent = true;
     t->auth_attempts++;
     snprintf(cred, sizeof(cred), "%s:%s:%s:%s", au->au_scheme, realm,
              a->username, a->password);

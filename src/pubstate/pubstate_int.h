@@ -89,6 +89,8 @@ struct ps_target {
     unsigned expires_req;          /* Expires we send (raised by 423) */
     unsigned granted;              /* Expires of the last 2xx */
     unsigned auth_attempts, failures;
+    bool auth_sent;                /* credentials given on this handle */
+    bool auth_retry;               /* the next send re-asks after a 401 */
     struct event *timer;           /* refresh or backoff */
     struct timespec next_at;       /* when it fires (monotonic) */
     int last_status;

@@ -178,6 +178,24 @@ class FailureTest(Case):
         wait_until(lambda: self.target()["last_response"]["code"] == 200, 3, "200")
         self.stop()
 
+    def test_wrong_credentials_stop_at_max_auth_attempts(self):
+        self.start(outbound_conf("PEERPORT", extra="outbound_auth=creds\n"
+                                 "max_auth_attempts=2\n",
+                                 retry="retry_min=5000\n") +
+                   "\n[creds]\ntype=auth\nusername=alice\npassword=wrong\n")
+        self.peer.policy = lambda m: (401, "Unauthorized", [
+            'WWW-Authenticate: Digest realm="r", nonce="n%d", algorithm=MD5'
+            % len(self.peer.all)])
+        set_device(self.d, "PJSIP/6001", "INUSE")
+        wait_until(lambda: self.target()["state"] == "backoff", 5, "backoff")
+        got = self.peer.drain(0.3)
+        # Each refused answer is asked again on a new handle (nua drops the
+        # challenge with the refused credentials): no, yes, no, yes.
+        self.assertEqual([bool(m.hdr("authorization")) for m in got],
+                         [False, True, False, True])
+        self.assertIn("rejected our credentials 2 times", self.d.log())
+        self.stop()
+
     def test_401_without_credentials_backs_off(self):
         self.start(outbound_conf("PEERPORT"))
         self.peer.policy = lambda m: (401, "Unauthorized", [

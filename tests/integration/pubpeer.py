@@ -104,16 +104,14 @@ def tag_of(value):
 
 
 def outbound_conf(peer_port, name="peer", event="asterisk-devicestate", extra="",
-                  user="sipbridge"):
+                  user="sipbridge", retry="retry_min=200\nretry_max=1000\n"):
     return """
 [{name}]
 type=outbound-publish
 server_uri=sip:{user}@127.0.0.1:{port}
 event={event}
-retry_min=200
-retry_max=1000
-{extra}
-""".format(name=name, port=peer_port, event=event, extra=extra, user=user)
+{retry}{extra}
+""".format(name=name, port=peer_port, event=event, extra=extra, user=user, retry=retry)
 
 
 def wait_until(pred, timeout, what):
