@@ -155,6 +155,13 @@ bool cfg_transports_equal(const struct cfg *a, const struct cfg *b);
 const struct cfg_database *cfg_database_find(const struct cfg *cfg,
                                              const char *name);
 
+/** Typed values of a checked section; @p def when the key is absent. */
+unsigned cfg_get_uint(const struct ini_section *sec, const char *key,
+                      unsigned def);
+bool cfg_get_bool(const struct ini_section *sec, const char *key, bool def);
+size_t cfg_get_size(const struct ini_section *sec, const char *key,
+                    size_t def);
+
 /** Parse helpers shared with capabilities; @return 0 or -EINVAL. */
 int cfg_parse_bool(const char *s, bool *out);
 int cfg_parse_size(const char *s, unsigned long long *out);

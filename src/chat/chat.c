@@ -160,35 +160,8 @@ chat_now(void)
     return (double)tv.tv_sec + (double)tv.tv_usec / 1e6;
 }
 
-static unsigned
-chat_get_uint(const struct ini_section *sec, const char *key, unsigned def)
-{
-    const char *v = ini_get(sec, key);
 
-    return v ? (unsigned)strtoul(v, NULL, 10) : def;
-}
 
-static bool
-chat_get_bool(const struct ini_section *sec, const char *key, bool def)
-{
-    const char *v = ini_get(sec, key);
-    bool b = def;
-
-    if (v)
-        cfg_parse_bool(v, &b);
-    return b;
-}
-
-static size_t
-chat_get_size(const struct ini_section *sec, const char *key, size_t def)
-{
-    const char *v = ini_get(sec, key);
-    unsigned long long n = def;
-
-    if (v)
-        cfg_parse_size(v, &n);
-    return (size_t)n;
-}
 
 /* Reads the settings of @p sec into @p conf (new or live). */
 static int
@@ -215,13 +188,13 @@ chat_conf_settings(struct chat_conf *conf, const struct ini_section *sec)
     conf->nctypes = (size_t)n;
     conf->accept = accept;
     conf->database = dbname;
-    conf->max_participants = chat_get_uint(sec, "max_participants", 50);
-    conf->max_body = chat_get_size(sec, "max_body", 64 << 10);
-    conf->max_failures = chat_get_uint(sec, "max_failures", 3);
-    conf->sanitize_html = chat_get_bool(sec, "sanitize_html", false);
-    conf->events = chat_get_bool(sec, "events", false);
-    conf->store = chat_get_bool(sec, "store", false);
-    return chat_history_resize(conf, chat_get_uint(sec, "history", 0));
+    conf->max_participants = cfg_get_uint(sec, "max_participants", 50);
+    conf->max_body = cfg_get_size(sec, "max_body", 64 << 10);
+    conf->max_failures = cfg_get_uint(sec, "max_failures", 3);
+    conf->sanitize_html = cfg_get_bool(sec, "sanitize_html", false);
+    conf->events = cfg_get_bool(sec, "events", false);
+    conf->store = cfg_get_bool(sec, "store", false);
+    return chat_history_resize(conf, cfg_get_uint(sec, "history", 0));
 }
 
 static struct chat_conf *

@@ -504,7 +504,7 @@ cfg_check_transport(const struct ini_section *sec, struct cfg_errors *errs)
     return rc;
 }
 
-static unsigned
+unsigned
 cfg_get_uint(const struct ini_section *sec, const char *key, unsigned def)
 {
     const char *v = ini_get(sec, key);
@@ -1015,13 +1015,22 @@ cfg_set_str(char **dst, const char *value)
     return 0;
 }
 
-static size_t
+size_t
 cfg_get_size(const struct ini_section *sec, const char *key, size_t def)
 {
     const char *v = ini_get(sec, key);
     unsigned long long n;
 
     return v && cfg_parse_size(v, &n) == 0 ? (size_t)n : def;
+}
+
+bool
+cfg_get_bool(const struct ini_section *sec, const char *key, bool def)
+{
+    const char *v = ini_get(sec, key);
+    bool b;
+
+    return v && cfg_parse_bool(v, &b) == 0 ? b : def;
 }
 
 static int

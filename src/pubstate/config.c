@@ -233,24 +233,7 @@ ps_dup(char **dst, const char *v)
     return *dst ? 0 : -ENOMEM;
 }
 
-static bool
-ps_get_bool(const struct ini_section *sec, const char *key, bool def)
-{
-    const char *v = ini_get(sec, key);
-    bool b = def;
 
-    if (v)
-        cfg_parse_bool(v, &b);
-    return b;
-}
-
-static unsigned
-ps_get_uint(const struct ini_section *sec, const char *key, unsigned def)
-{
-    const char *v = ini_get(sec, key);
-
-    return v ? (unsigned)strtoul(v, NULL, 10) : def;
-}
 
 static int
 ps_filter_set(struct ps_filter *f, const char *text)
@@ -312,8 +295,8 @@ ps_asterisk_new(const struct ini_section *s)
 
     if (a == NULL)
         return NULL;
-    a->accept[PS_EV_DEVICE] = ps_get_bool(s, "device_state", false);
-    a->accept[PS_EV_MWI] = ps_get_bool(s, "mailbox_state", false);
+    a->accept[PS_EV_DEVICE] = cfg_get_bool(s, "device_state", false);
+    a->accept[PS_EV_MWI] = cfg_get_bool(s, "mailbox_state", false);
     if (ps_dup(&a->name, s->name) < 0 ||
         ps_dup(&a->publish[PS_EV_DEVICE],
                ini_get(s, "devicestate_publish")) < 0 ||
@@ -477,10 +460,10 @@ ps_target_cfg_set(struct ps_target_cfg *c, const struct ini_section *s)
 
     memset(c, 0, sizeof(*c));
     c->event = strcmp(ev, PUBSTATE_EVENT_MWI) == 0 ? PS_EV_MWI : PS_EV_DEVICE;
-    c->expiration = ps_get_uint(s, "expiration", 3600);
-    c->max_auth_attempts = ps_get_uint(s, "max_auth_attempts", 5);
-    c->retry_min_ms = ps_get_uint(s, "retry_min", 1000);
-    c->retry_max_ms = ps_get_uint(s, "retry_max", 60000);
+    c->expiration = cfg_get_uint(s, "expiration", 3600);
+    c->max_auth_attempts = cfg_get_uint(s, "max_auth_attempts", 5);
+    c->retry_min_ms = cfg_get_uint(s, "retry_min", 1000);
+    c->retry_max_ms = cfg_get_uint(s, "retry_max", 60000);
     if (c->retry_max_ms < c->retry_min_ms)
         c->retry_max_ms = c->retry_min_ms;
     /* from_uri and to_uri default to server_uri, as in Asterisk. */

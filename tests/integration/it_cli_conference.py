@@ -12,11 +12,7 @@ import json
 import os
 import re
 import select
-import shutil
-import socket
 import subprocess
-import tempfile
-import threading
 import time
 
 import sbtest
@@ -26,58 +22,8 @@ CONF = "[conf-100]\ntype=conference\nuser=conf-100\n"
 ISO = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
 
 
-def ctl_at(sock_path, *args, timeout=15):
-    return subprocess.run([sbtest.CTL, "-s", sock_path] + list(args), capture_output=True,
-                          timeout=sbtest.bounded(timeout))
-
-
-class FakeDaemon:
-    """A control socket that records each request line and answers it with
-    {"response":"success","data":DATA} (DATA from self.data)."""
-
-    def __init__(self, data=None):
-        self.dir = tempfile.mkdtemp(prefix="sbfake-")
-        self.path = os.path.join(self.dir, "control.sock")
-        self.data = data if data is not None else {}
-        self.requests = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                conn.settimeout(sbtest.bounded(5))
-                buf = b""
-                try:
-                    while b"\n" not in buf:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        buf += chunk
-                except OSError:
-                    continue
-                if b"\n" not in buf:
-                    continue
-                req = json.loads(buf.split(b"\n", 1)[0])
-                self.requests.append(req)
-                reply = {"response": "success", "transaction": req.get("transaction"),
-                         "data": self.data}
-                conn.sendall(json.dumps(reply).encode() + b"\n")
-
-    def close(self):
-        self.stopping = True
-        self.thread.join(timeout=sbtest.bounded(5))
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+ctl_at = sbtest.ctl_at
+FakeDaemon = sbtest.FakeDaemon
 
 
 class LineReader:

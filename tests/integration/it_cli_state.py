@@ -11,15 +11,9 @@ the daemon's 444), and the "state" topic seen by a control client and by
 tables with several entity ids and text a peer chose escaped.
 """
 import json
-import os
 import re
 import select
-import shutil
-import socket
 import subprocess
-import tempfile
-import threading
-import time
 
 import sbtest
 
@@ -29,9 +23,7 @@ PEER = ("[peer]\ntype=outbound-publish\nserver_uri=sip:peer@127.0.0.1:9\n"
 EID = r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}"
 
 
-def ctl_at(sock_path, *args, timeout=15):
-    return subprocess.run([sbtest.CTL, "-s", sock_path] + list(args), capture_output=True,
-                          timeout=sbtest.bounded(timeout))
+ctl_at = sbtest.ctl_at
 
 
 def cols(line):
@@ -286,54 +278,7 @@ class CliStateDaemon(sbtest.DaemonCase):
         return proc.stdout.readline()
 
 
-class FakeDaemon:
-    """A control socket that records each request line, answers it with
-    {"response":"success","data":DATA} and closes the connection."""
-
-    def __init__(self):
-        self.dir = tempfile.mkdtemp(prefix="sbfake-")
-        self.path = os.path.join(self.dir, "control.sock")
-        self.data = {}
-        self.requests = []
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.bind(self.path)
-        self.sock.listen(8)
-        self.sock.settimeout(0.2)
-        self.stopping = False
-        self.thread = threading.Thread(target=self._serve, daemon=True)
-        self.thread.start()
-
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                self._answer(conn)
-
-    def _answer(self, conn):
-        conn.settimeout(sbtest.bounded(5))
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-            req = json.loads(buf.split(b"\n", 1)[0])
-            self.requests.append(req)
-            reply = {"response": "success", "transaction": req.get("transaction"),
-                     "data": self.data}
-            conn.sendall(json.dumps(reply).encode() + b"\n")
-        except OSError:
-            pass
-
-    def close(self):
-        self.stopping = True
-        self.thread.join(timeout=sbtest.bounded(5))
-        self.sock.close()
-        shutil.rmtree(self.dir, ignore_errors=True)
+FakeDaemon = sbtest.FakeDaemon
 
 
 class CliStateFake(sbtest.unittest.TestCase):
