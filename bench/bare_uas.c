@@ -3,13 +3,21 @@
  * daemon against: su_root_run() in one thread, nua sharing it, nua
  * answering OPTIONS itself as it does in sipbridged.  No libevent.
  *
- *     bench_bare_uas [--message] PORT   (binds UDP and TCP on 127.0.0.1:PORT)
+ *     bench_bare_uas [--message | --publish] PORT
+ *                                   (binds UDP and TCP on 127.0.0.1:PORT)
  *
  * --message (bench/chat_relay): MESSAGE is an application method
  * (NUTAG_APPL_METHOD, as in sipbridged) and the callback answers each one
  * 202 Accepted, then destroys its handle, as the prototype in
  * shared/reference/sofia-libevent.md section 5 did.  Without it nothing
  * changes: bench/loop runs it that way.
+ *
+ * --publish (bench/publish): Allow-Events: asterisk-devicestate (without
+ * it nua answers PUBLISH 501 or 489 itself and never tells us), and the
+ * callback answers each nua_i_publish 200 with a fresh integer SIP-ETag
+ * and the request's Expires (3600 without one), then destroys its handle:
+ * the SIP part of what sipbridged's inbound publication does, without
+ * reading the body.
  *
  * SIGTERM/SIGINT: nua_shutdown, then exit 0 once it completes.
  */
@@ -33,7 +41,10 @@ static int sig_pipe[2];
 static nua_t *nua;
 static unsigned long answered;
 static unsigned long answered_message;
+static unsigned long answered_publish;
 static int message_mode;       /* --message: answer MESSAGE 202 */
+static int publish_mode;       /* --publish: answer PUBLISH 200 + SIP-ETag */
+static unsigned long next_etag = 1;
 
 static void
 on_signal(int sig)
@@ -61,7 +72,7 @@ callback(nua_event_t event, int status, char const *phrase, nua_t *n,
          nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
          sip_t const *sip, tagi_t tags[])
 {
-    (void)phrase; (void)n; (void)hmagic; (void)sip; (void)tags;
+    (void)phrase; (void)n; (void)hmagic; (void)tags;
     if (event == nua_r_shutdown) {
         if (status >= 200)
             su_root_break((su_root_t *)magic);
@@ -72,6 +83,16 @@ callback(nua_event_t event, int status, char const *phrase, nua_t *n,
     if (event == nua_i_message && message_mode) {
         nua_respond(nh, SIP_202_ACCEPTED, NUTAG_WITH_THIS(n), TAG_END());
         answered_message++;
+    }
+    if (event == nua_i_publish && publish_mode) {
+        char etag[24], exp[24];
+
+        snprintf(etag, sizeof(etag), "%lu", next_etag++);
+        snprintf(exp, sizeof(exp), "%lu",
+                 sip && sip->sip_expires ? sip->sip_expires->ex_delta : 3600ul);
+        nua_respond(nh, SIP_200_OK, NUTAG_WITH_THIS(n),
+                    SIPTAG_ETAG_STR(etag), SIPTAG_EXPIRES_STR(exp), TAG_END());
+        answered_publish++;
     }
     if (nh != NULL && event != nua_r_set_params)
         nua_handle_destroy(nh);
@@ -88,9 +109,13 @@ main(int argc, char **argv)
         message_mode = 1;
         argv++;
         argc--;
+    } else if (argc == 3 && strcmp(argv[1], "--publish") == 0) {
+        publish_mode = 1;
+        argv++;
+        argc--;
     }
     if (argc != 2 || atoi(argv[1]) <= 0 || atoi(argv[1]) > 65535) {
-        fprintf(stderr, "usage: %s [--message] PORT\n", argv[0]);
+        fprintf(stderr, "usage: %s [--message | --publish] PORT\n", argv[0]);
         return 2;
     }
     snprintf(url, sizeof(url), "sip:127.0.0.1:%d", atoi(argv[1]));
@@ -118,6 +143,9 @@ main(int argc, char **argv)
         fprintf(stderr, "bare_uas: cannot bind %s\n", url);
         return 1;
     }
+    if (publish_mode)
+        nua_set_params(nua, SIPTAG_ALLOW_EVENTS_STR("asterisk-devicestate"),
+                       TAG_END());
     printf("bare_uas: listening on %s\n", url);
     fflush(stdout);
     su_root_run(root);
@@ -128,5 +156,7 @@ main(int argc, char **argv)
     printf("bare_uas: answered %lu OPTIONS\n", answered);
     if (message_mode)
         printf("bare_uas: answered %lu MESSAGE\n", answered_message);
+    if (publish_mode)
+        printf("bare_uas: answered %lu PUBLISH\n", answered_publish);
     return 0;
 }

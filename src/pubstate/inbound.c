@@ -324,24 +324,32 @@ ps_apply_body(struct ps_req *r, char *why, size_t len)
 /* ---- the RFC 3903 request types ---- */
 
 static void
+ps_respond_503(struct ps_req *r, const char *why)
+{
+    log_warn("pubstate", "PUBLISH to '%s': %s: 503", r->in->name, why);
+    ps_respond(r, SIP_503_SERVICE_UNAVAILABLE, SIPTAG_RETRY_AFTER_STR("60"),
+               TAG_END());
+}
+
+static void
 ps_do_initial(struct ps_req *r)
 {
     char why[PUBSTATE_WHY_MAX + 1];
     struct ps_pub *p;
 
+    /* Refused requests change nothing: the cap comes before the body. */
+    if (r->ps->npubs >= PS_MAX_PUBS) {
+        ps_respond_503(r, "too many publications");
+        return;
+    }
     if (r->has_body && ps_apply_body(r, why, sizeof(why)) != 0) {
         ps_respond_bad(r, why);
         return;
     }
     /* Without a body this is Asterisk's re-send of a refresh after a 412:
      * an empty publication lets its publisher carry on. */
-    if (r->ps->npubs >= PS_MAX_PUBS || !(p = ps_pub_new(r->ps, r->event,
-                                                        r->expires))) {
-        log_warn("pubstate", "PUBLISH to '%s': %s: 503", r->in->name,
-                 r->ps->npubs >= PS_MAX_PUBS ? "too many publications"
-                                             : "out of memory");
-        ps_respond(r, SIP_503_SERVICE_UNAVAILABLE,
-                   SIPTAG_RETRY_AFTER_STR("60"), TAG_END());
+    if ((p = ps_pub_new(r->ps, r->event, r->expires)) == NULL) {
+        ps_respond_503(r, "out of memory");
         return;
     }
     ps_respond_ok(r, p, r->expires);
