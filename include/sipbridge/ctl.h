@@ -70,6 +70,20 @@ void ctl_reply_ack(struct ctl_request *req);
 void ctl_reply_error(struct ctl_request *req, int code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/*
+ * Answers that need a round trip first (a database query): ctl_defer()
+ * takes the request over, and exactly one ctl_deferred_success/error()
+ * later answers it and frees the handle.  If the client has gone by then,
+ * the answer is dropped.
+ */
+struct ctl_deferred;
+/** @return the handle, or NULL (out of memory; @p req was answered 462). */
+struct ctl_deferred *ctl_defer(struct ctl_request *req);
+/** Takes ownership of @p data (may be NULL). */
+void ctl_deferred_success(struct ctl_deferred *d, json_t *data);
+void ctl_deferred_error(struct ctl_deferred *d, int code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
 /** Send @p msg (borrowed) to one client.  @return 0, or -EPIPE if gone. */
 int ctl_client_send(struct ctl_client *client, json_t *msg);
 /** Stable id of a client, for keeping across callbacks. */

@@ -123,6 +123,18 @@ int db_prepare(struct db *db, const char *stmt, const char *sql, int nparams);
  * statement, -EINVAL wrong parameter count or usage, -ESHUTDOWN after
  * db_destroy(), -ENOMEM.
  */
+/* A notification on a LISTENed channel; @p payload is borrowed. */
+typedef void (*db_notify_cb)(void *arg, const char *channel,
+                             const char *payload);
+
+/**
+ * LISTEN on @p channel (at most 63 bytes, PostgreSQL's limit) on every
+ * connection, re-issued after each reconnect; notifications go to @p cb.
+ * Notifications sent while the connection was down are lost (PostgreSQL
+ * keeps none for absent listeners).  @return 0, -EEXIST, -EINVAL, -ENOMEM.
+ */
+int db_listen(struct db *db, const char *channel, db_notify_cb cb, void *arg);
+
 int db_query(struct db *db, const char *stmt, const char *sql, int nparams,
              const char *const *params, db_result_cb cb, void *arg);
 

@@ -142,6 +142,70 @@ ctl_reply_error(struct ctl_request *req, int code, const char *fmt, ...)
                              "error_code", code, "error", text));
 }
 
+/* ---- answers that come later ---- */
+
+struct ctl_deferred {
+    struct ctl *ctl;
+    uint64_t client;
+    json_t *transaction;
+};
+
+struct ctl_deferred *
+ctl_defer(struct ctl_request *req)
+{
+    struct ctl_deferred *d = calloc(1, sizeof(*d));
+
+    if (d == NULL) {
+        ctl_reply_error(req, CTL_ERR_INTERNAL, "out of memory");
+        return NULL;
+    }
+    d->ctl = req->client->ctl;
+    d->client = req->client->id;
+    d->transaction = json_incref(req->transaction);
+    req->answered = 1;
+    return d;
+}
+
+/* The client may have gone meanwhile: then the answer is dropped. */
+static void
+ctl_deferred_send(struct ctl_deferred *d, json_t *reply)
+{
+    struct ctl_client *c = ctl_client_find(d->ctl, d->client);
+
+    if (d->transaction)
+        json_object_set(reply, "transaction", d->transaction);
+    if (c != NULL && !c->dead)
+        ctl_client_write(c, reply);
+    json_decref(reply);
+    json_decref(d->transaction);
+    free(d);
+}
+
+void
+ctl_deferred_success(struct ctl_deferred *d, json_t *data)
+{
+    json_t *r = json_pack("{s:s}", "response", "success");
+
+    json_object_set_new(r, "data", data ? data : json_object());
+    ctl_deferred_send(d, r);
+}
+
+void
+ctl_deferred_error(struct ctl_deferred *d, int code, const char *fmt, ...)
+{
+    char text[1024];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    d->ctl->errors++;
+    log_info("ctl", "client %llu: error %d: %s",
+             (unsigned long long)d->client, code, text);
+    ctl_deferred_send(d, json_pack("{s:s, s:i, s:s}", "response", "error",
+                                   "error_code", code, "error", text));
+}
+
 static int
 ctl_client_watches(const struct ctl_client *c, const char *topic)
 {

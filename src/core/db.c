@@ -30,7 +30,7 @@
 #define DB_MAX_PARAMS 65535 /* the protocol's limit */
 
 enum db_state { DB_BACKOFF, DB_CONNECTING, DB_CONNECTED };
-enum db_busy { DB_IDLE, DB_PREPARING, DB_QUERYING };
+enum db_busy { DB_IDLE, DB_PREPARING, DB_QUERYING, DB_LISTENING };
 
 struct db_stmt {
     struct db_stmt *next;
@@ -39,6 +39,15 @@ struct db_stmt {
     int nparams;
     bool prepared;      /* on the current connection */
     bool tried;         /* a PREPARE was sent on the current connection */
+};
+
+/* A channel LISTENed on every connection (db_listen). */
+struct db_listen {
+    struct db_listen *next;
+    char *channel;
+    db_notify_cb cb;
+    void *arg;
+    bool issued;        /* LISTEN sent on the current connection */
 };
 
 struct db_job {
@@ -71,6 +80,8 @@ struct db {
     bool failing;               /* connect failed since the last success */
 
     struct db_stmt *stmts;
+    struct db_listen *listens;
+    struct db_listen *busy_listen; /* DB_LISTENING: which one */
     struct db_job *head;
     struct db_job *tail;
     size_t njobs;
@@ -94,6 +105,7 @@ static void db_on_sock(evutil_socket_t fd, short what, void *arg);
 static void db_on_timer(evutil_socket_t fd, short what, void *arg);
 static void db_on_kick(evutil_socket_t fd, short what, void *arg);
 static bool db_prepared(struct db *db, PGresult *res);
+static void db_listened(struct db *db, PGresult *res);
 
 /* ---- pure helpers ---- */
 
@@ -272,11 +284,18 @@ db_free(struct db *db)
 {
     struct db_stmt *st;
 
+    struct db_listen *l;
+
     while ((st = db->stmts) != NULL) {
         db->stmts = st->next;
         free(st->name);
         free(st->sql);
         free(st);
+    }
+    while ((l = db->listens) != NULL) {
+        db->listens = l->next;
+        free(l->channel);
+        free(l);
     }
     if (db->ev_sock)
         event_free(db->ev_sock);
@@ -367,6 +386,9 @@ db_close(struct db *db)
     db->flushing = false;
     for (struct db_stmt *st = db->stmts; st; st = st->next)
         st->prepared = st->tried = false;
+    for (struct db_listen *l = db->listens; l; l = l->next)
+        l->issued = false;
+    db->busy_listen = NULL;
     evtimer_del(db->ev_timer);
 }
 
@@ -574,10 +596,84 @@ db_refused(struct db *db, const char *why)
         db_prepared(db, NULL);
         return;
     }
+    if (db->busy == DB_LISTENING) {
+        db_listened(db, NULL);
+        return;
+    }
     db_oneline(msg, sizeof(msg), why);
     db->busy = DB_IDLE;
     if (db_deliver(db, db_pop(db), NULL, msg[0] ? msg : "cannot send"))
         db_kick(db);
+}
+
+static struct db_listen *
+db_next_listen(const struct db *db)
+{
+    for (struct db_listen *l = db->listens; l; l = l->next)
+        if (!l->issued)
+            return l;
+    return NULL;
+}
+
+static int
+db_send_listen(struct db *db, struct db_listen *l)
+{
+    char *id = PQescapeIdentifier(db->conn, l->channel, strlen(l->channel));
+    char sql[256];
+    int ok;
+
+    l->issued = true;
+    db->busy = DB_LISTENING;
+    db->busy_listen = l;
+    if (id == NULL)
+        return 0;
+    snprintf(sql, sizeof(sql), "LISTEN %s", id);
+    PQfreemem(id);
+    ok = PQsendQuery(db->conn, sql);
+    return ok;
+}
+
+/* The LISTEN in flight finished. */
+static void
+db_listened(struct db *db, PGresult *res)
+{
+    struct db_listen *l = db->busy_listen;
+    char msg[300];
+
+    db->busy = DB_IDLE;
+    db->busy_listen = NULL;
+    if (res && PQresultStatus(res) == PGRES_COMMAND_OK)
+        log_info("db", "%s: listening on channel '%s'", db->name,
+                 l ? l->channel : "?");
+    else {
+        db_oneline(msg, sizeof(msg), res ? PQresultErrorMessage(res)
+                                         : PQerrorMessage(db->conn));
+        log_err("db", "%s: LISTEN %s failed: %s", db->name,
+                l ? l->channel : "?", msg);
+    }
+    PQclear(res);
+    db_kick(db);
+}
+
+static void
+db_dispatch_notifies(struct db *db)
+{
+    PGnotify *n;
+
+    while ((n = PQnotifies(db->conn)) != NULL) {
+        struct db_listen *l = db->listens;
+
+        while (l && strcmp(l->channel, n->relname) != 0)
+            l = l->next;
+        if (l) {
+            db->cb_depth++;
+            l->cb(l->arg, n->relname, n->extra);
+            db->cb_depth--;
+        }
+        PQfreemem(n);
+        if (db->dying || db->state != DB_CONNECTED)
+            return;
+    }
 }
 
 /* Send whatever comes next: pending PREPAREs first, then the head query. */
@@ -603,6 +699,8 @@ db_send_next(struct db *db)
         ok = PQsendPrepare(db->conn, st->name, st->sql, st->nparams, NULL);
         db->busy = DB_PREPARING;
         db->busy_stmt = st;
+    } else if (db_next_listen(db) != NULL) {
+        ok = db_send_listen(db, db_next_listen(db));
     } else if (job) {
         if (job->stmt)
             ok = PQsendQueryPrepared(db->conn, job->stmt->name, job->nparams,
@@ -750,6 +848,8 @@ db_collect(struct db *db)
         db_mark_error(db);
         if (db->busy == DB_PREPARING)
             db_prepared(db, r);
+        else if (db->busy == DB_LISTENING)
+            db_listened(db, r);
         else
             db_answered(db, r);
         return;
@@ -760,7 +860,6 @@ static void
 db_on_sock(evutil_socket_t fd, short what, void *arg)
 {
     struct db *db = arg;
-    PGnotify *n;
 
     (void)fd;
     if (db->state == DB_CONNECTING) {
@@ -774,9 +873,13 @@ db_on_sock(evutil_socket_t fd, short what, void *arg)
             db_fail(db, "connection lost", db_conn_error(db));
             return;
         }
-        /* Nobody LISTENs, but do not let notifications pile up. */
-        while ((n = PQnotifies(db->conn)) != NULL)
-            PQfreemem(n);
+        db_dispatch_notifies(db);
+        if (db->dying && db->cb_depth == 0) {
+            db_free(db);
+            return;
+        }
+        if (db->state != DB_CONNECTED)
+            return;
     }
     if (db->flushing) {
         db_flush(db);
@@ -904,6 +1007,28 @@ db_prepare(struct db *db, const char *stmt, const char *sql, int nparams)
     for (tailp = &db->stmts; *tailp; tailp = &(*tailp)->next)
         ;
     *tailp = st;
+    db_kick(db);
+    return 0;
+}
+
+int
+db_listen(struct db *db, const char *channel, db_notify_cb cb, void *arg)
+{
+    struct db_listen *l, **tail;
+
+    if (!db || !channel || !channel[0] || strlen(channel) > 63 || !cb)
+        return -EINVAL;
+    for (tail = &db->listens; *tail; tail = &(*tail)->next)
+        if (strcmp((*tail)->channel, channel) == 0)
+            return -EEXIST;
+    if ((l = calloc(1, sizeof(*l))) == NULL ||
+        (l->channel = strdup(channel)) == NULL) {
+        free(l);
+        return -ENOMEM;
+    }
+    l->cb = cb;
+    l->arg = arg;
+    *tail = l;
     db_kick(db);
     return 0;
 }
