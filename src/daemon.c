@@ -21,6 +21,7 @@
 #include "sipbridge/peer.h"
 #include "sipbridge/pubstate.h"
 #include "sipbridge/loop.h"
+#include "sipbridge/mwi.h"
 #include "sipbridge/sip.h"
 
 /* SIGTERM must end the process within 5 s: the SIP stack gets this long
@@ -32,6 +33,7 @@ static const struct cfg_type *const daemon_types[] = {
     &chat_cfg_type,
     &peer_endpoint_type, &peer_identify_type, &peer_auth_type,
     &pubstate_outbound_type, &pubstate_inbound_type, &pubstate_asterisk_type,
+    &mwi_cfg_type,
 };
 const struct cfg_type *const *const daemon_cfg_types = daemon_types;
 const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
@@ -70,6 +72,7 @@ daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
     bad |= chat_check_config(cfg, errs) != 0;
     bad |= peer_check_config(cfg, errs) != 0;
     bad |= pubstate_check_config(cfg, errs) != 0;
+    bad |= mwi_check_config(cfg, errs) != 0;
     if (bad) {
         cfg_free(cfg);
         return -EINVAL;
@@ -132,8 +135,9 @@ daemon_status_json(const struct sipbridge *sb)
                      "databases", dbs,
                      "counters", daemon_counters_json(sb),
                      "capabilities", json_pack(
-                         "{s:o,s:o}", "chat", chat_status_json(sb->chat),
-                         "pubstate", pubstate_status_json(sb->pubstate)));
+                         "{s:o,s:o,s:o}", "chat", chat_status_json(sb->chat),
+                         "pubstate", pubstate_status_json(sb->pubstate),
+                         "mwi", mwi_status_json(sb->mwi)));
 }
 
 static void
@@ -294,6 +298,7 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     daemon_apply_databases(sb, cfg);
     chat_reconfigure(sb->chat, cfg);
     pubstate_reconfigure(sb->pubstate, cfg);
+    mwi_reconfigure(sb->mwi, cfg);
     cfg_free(sb->cfg);
     sb->cfg = cfg;
 }
@@ -412,6 +417,7 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     evtimer_add(sb->ev_stop_deadline, &tv);
     chat_shutdown(sb->chat);
     pubstate_shutdown(sb->pubstate);
+    mwi_shutdown(sb->mwi);
     sip_shutdown(sb->sip, daemon_stopped, sb);
 }
 
@@ -466,14 +472,28 @@ daemon_db_find(void *arg, const char *name)
     return NULL;
 }
 
+/* Where the capabilities meet: a mailbox's state, published by an Asterisk
+ * voicemail server or set locally, becomes its subscribers' NOTIFYs. */
+static void
+daemon_on_mailbox(void *arg, const char *uniqueid,
+                  const struct pubstate_eid *eid, unsigned new_msgs,
+                  unsigned old_msgs)
+{
+    struct sipbridge *sb = arg;
+
+    (void)eid;
+    mwi_mailbox_state(sb->mwi, uniqueid, new_msgs, old_msgs);
+}
+
 static int
 daemon_start_capabilities(struct sipbridge *sb)
 {
     struct chat_deps chat = { sb->sip, sb->ctl, daemon_db_find, sb };
-    /* The mailbox seam is wired when the MWI capability exists. */
-    struct pubstate_deps ps = { sb->sip, sb->ctl, NULL, NULL };
+    struct mwi_deps mwi = { sb->sip, sb->ctl, daemon_db_find, sb };
+    struct pubstate_deps ps = { sb->sip, sb->ctl, daemon_on_mailbox, sb };
     int rc = chat_create(&sb->chat, &chat, sb->cfg);
 
+    rc = rc < 0 ? rc : mwi_create(&sb->mwi, &mwi, sb->cfg);
     return rc < 0 ? rc : pubstate_create(&sb->pubstate, &ps, sb->cfg);
 }
 
@@ -569,6 +589,7 @@ daemon_free(struct sipbridge *sb)
     free(sb->dbs);
     chat_destroy(sb->chat);
     pubstate_destroy(sb->pubstate);
+    mwi_destroy(sb->mwi);
     ctl_destroy(sb->ctl);
     sip_destroy(sb->sip);
     if (sb->loop)

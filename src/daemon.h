@@ -24,6 +24,7 @@ struct ctl;
 struct db;
 struct chat;
 struct pubstate;
+struct mwi;
 
 struct sipbridge {
     char *cfg_path;
@@ -35,6 +36,7 @@ struct sipbridge {
     size_t ndbs;
     struct chat *chat;           /* conference chat relay */
     struct pubstate *pubstate;   /* PUBLISH state exchange */
+    struct mwi *mwi;             /* MWI NOTIFY from active_watchers */
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;
