@@ -2,7 +2,8 @@
 # deps.sh [run|test] - install the Debian 12 packages sipbridge needs.
 #
 #   run   what building and running the daemon needs (no PostgreSQL server)
-#   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze
+#   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze,
+#         Kamailio with its presence and PostgreSQL modules (it_mwi_kamailio)
 #
 #   (run includes sipp, for the OPTIONS probe the README shows)
 #
@@ -12,7 +13,8 @@ set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester"
-TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2"
+TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
+kamailio kamailio-presence-modules kamailio-postgres-modules"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
@@ -38,3 +40,12 @@ export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
 # shellcheck disable=SC2086
 apt-get install -y -qq --no-install-recommends $missing >/dev/null
+# The kamailio package ships kamailio.service, which on a systemd machine may
+# be started by the install and then holds port 5060 with the stock config.
+# The tests run their own Kamailio on free ports, so stop and disable the
+# packaged one when this run installed it.
+case " $missing " in
+*" kamailio "*)
+    echo "deps.sh: disabling the packaged kamailio.service (the tests start their own Kamailio)"
+    systemctl disable --now kamailio >/dev/null 2>&1 || true ;;
+esac
