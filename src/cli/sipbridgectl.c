@@ -3,9 +3,9 @@
  *
  * Sends one request (one JSON object per line, UTF-8) over the daemon's Unix
  * stream socket, waits for the reply carrying the same transaction and prints
- * it, human readably or as JSON lines.  "events", "state watch" and
- * "raw --follow" then keep printing the events the daemon pushes until
- * interrupted or EOF.
+ * it, human readably or as JSON lines.  "events", "state watch", "mwi
+ * watch" and "raw --follow" then keep printing the events the daemon
+ * pushes until interrupted or EOF.
  *
  * Commands are rows of cli_commands[]: a new command is a builder (argv to
  * request object) and a printer (reply data to text), nothing else.  A row
@@ -152,6 +152,13 @@ static void cli_print_state_set_mailbox(struct cli *c, json_t *req,
                                         json_t *data);
 static void cli_print_publish_status(struct cli *c, json_t *req,
                                      json_t *data);
+static json_t *cli_build_mwi_status(struct cli *c, int argc, char **argv);
+static json_t *cli_build_mwi_notify(struct cli *c, int argc, char **argv);
+static json_t *cli_build_mwi_show(struct cli *c, int argc, char **argv);
+static json_t *cli_build_mwi_watch(struct cli *c, int argc, char **argv);
+static void cli_print_mwi_status(struct cli *c, json_t *req, json_t *data);
+static void cli_print_mwi_notify(struct cli *c, json_t *req, json_t *data);
+static void cli_print_mwi_show(struct cli *c, json_t *req, json_t *data);
 
 /* "conference ...": the chat relay's requests (src/chat/chat.c). */
 static const struct cli_cmd cli_conf_commands[] = {
@@ -192,6 +199,22 @@ static const struct cli_cmd cli_publish_commands[] = {
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
+/* "mwi ...": the MWI NOTIFY sender (src/mwi), after Asterisk's
+ * res_zonkey_mwi CLI ("zonkeymwi status|show subscription|notify"). */
+static const struct cli_cmd cli_mwi_commands[] = {
+    { "status", "", "show the MWI sender's database, proxy and counters",
+      0, 0, 0, cli_build_mwi_status, cli_print_mwi_status, NULL },
+    { "notify", "USER DOMAIN NEW OLD [URGENT_NEW URGENT_OLD]",
+      "NOTIFY these counts to USER@DOMAIN's subscribers",
+      4, 6, 0, cli_build_mwi_notify, cli_print_mwi_notify, NULL },
+    { "show", "subscription USER DOMAIN",
+      "list the message-summary subscriptions to USER@DOMAIN",
+      3, 3, 0, cli_build_mwi_show, cli_print_mwi_show, NULL },
+    { "watch", "", "stream the outcome of every MWI NOTIFY",
+      0, 0, CLI_CMD_STREAM, cli_build_mwi_watch, cli_print_nothing, NULL },
+    { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
+};
+
 static const struct cli_cmd cli_commands[] = {
     { "status", "", "show the daemon's status",
       0, 0, 0, cli_build_simple, cli_print_status, NULL },
@@ -212,6 +235,9 @@ static const struct cli_cmd cli_commands[] = {
       "device and mailbox states", 0, 0, 0, NULL, NULL, cli_state_commands },
     { "publish", "status", "state publication (PUBLISH)",
       0, 0, 0, NULL, NULL, cli_publish_commands },
+    { "mwi", "status|notify|show|watch",
+      "message waiting NOTIFYs (message-summary)",
+      0, 0, 0, NULL, NULL, cli_mwi_commands },
     { NULL, NULL, NULL, 0, 0, 0, NULL, NULL, NULL }
 };
 
@@ -408,6 +434,16 @@ cli_parse_options(struct cli *c, int argc, char **argv)
     return -1;
 }
 
+/* "usage: sipbridgectl NAME ARGS": the complaint about a wrong number of
+ * arguments.  @return the usage error's exit status. */
+static int
+cli_usage_synopsis(const char *name, const struct cli_cmd *cmd)
+{
+    fprintf(stderr, CLI_PROG ": usage: " CLI_PROG " %s%s%s\n", name,
+            cmd->args[0] != '\0' ? " " : "", cmd->args);
+    return CLI_EXIT_USAGE;
+}
+
 /* Replace the group *@p cmd by the sub-command named at argv[*@p next],
  * which is consumed.  @return -1 to go on, else a usage error's status. */
 static int
@@ -451,11 +487,8 @@ cli_parse_command(struct cli *c, int argc, char **argv)
 
     nargs = argc - next;
     if (nargs < cmd->min_args
-        || (cmd->max_args >= 0 && nargs > cmd->max_args)) {
-        fprintf(stderr, CLI_PROG ": usage: " CLI_PROG " %s%s%s\n",
-                c->name, cmd->args[0] != '\0' ? " " : "", cmd->args);
-        return CLI_EXIT_USAGE;
-    }
+        || (cmd->max_args >= 0 && nargs > cmd->max_args))
+        return cli_usage_synopsis(c->name, cmd);
     if (c->follow && !(cmd->flags & CLI_CMD_FOLLOW))
         return cli_usage_error("--follow does not apply to '%s'", c->name);
     if ((c->from != NULL || c->ctype != NULL) && !(cmd->flags & CLI_CMD_SEND))
@@ -765,6 +798,86 @@ cli_build_publish_status(struct cli *c, int argc, char **argv)
     (void) argc;
     (void) argv;
     return json_pack("{s:s}", "request", "publish_status");
+}
+
+/* ------------------------------------------------------------------------ */
+/* MWI request builders                                                      */
+
+static json_t *
+cli_build_mwi_status(struct cli *c, int argc, char **argv)
+{
+    (void) c;
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s}", "request", "mwi_status");
+}
+
+/* {"request":REQUEST,"user":argv[0],"domain":argv[1]}; NULL after a usage
+ * error.  What a user part or domain may hold is the daemon's call (444). */
+static json_t *
+cli_mwi_request(struct cli *c, const char *request, char **argv)
+{
+    json_t *req = json_pack("{s:s}", "request", request);
+
+    if (req == NULL
+        || cli_set_arg(c, req, "user", "USER", argv[0]) != 0
+        || cli_set_arg(c, req, "domain", "DOMAIN", argv[1]) != 0) {
+        json_decref(req);
+        return NULL;
+    }
+    return req;
+}
+
+/* The counts are JSON integers; the urgent pair is sent only when given,
+ * and only as a pair. */
+static json_t *
+cli_build_mwi_notify(struct cli *c, int argc, char **argv)
+{
+    static const char *const keys[] = {
+        "new", "old", "urgent_new", "urgent_old"
+    };
+    static const char *const what[] = {
+        "NEW", "OLD", "URGENT_NEW", "URGENT_OLD"
+    };
+    json_t *req;
+    int i;
+
+    if (argc == 5) {
+        cli_usage_synopsis(c->name, c->cmd);
+        return NULL;
+    }
+    req = cli_mwi_request(c, "mwi_notify", argv);
+    for (i = 2; req != NULL && i < argc; i++) {
+        if (cli_set_count(c, req, keys[i - 2], what[i - 2], argv[i]) != 0) {
+            json_decref(req);
+            req = NULL;
+        }
+    }
+    return req;
+}
+
+/* "show subscription USER DOMAIN": the word is there for the sake of
+ * zonkeymwi's "show subscription", and checked. */
+static json_t *
+cli_build_mwi_show(struct cli *c, int argc, char **argv)
+{
+    (void) argc;
+    if (strcmp(argv[0], "subscription") != 0) {
+        cli_usage_error("%s: expected 'subscription', got '%s'", c->name,
+                        argv[0]);
+        return NULL;
+    }
+    return cli_mwi_request(c, "mwi_show", argv + 1);
+}
+
+/* "mwi watch" is "events mwi". */
+static json_t *
+cli_build_mwi_watch(struct cli *c, int argc, char **argv)
+{
+    (void) c;
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s, s:[s]}", "request", "watch", "topics", "mwi");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1215,43 +1328,48 @@ cli_print_control(FILE *out, json_t *control)
     }
 }
 
-/* "database pg1: connected (queued 0)" per database. */
+/* "database pg1: connected (queued 0, ...)": a database core's status. */
+static void
+cli_print_database(FILE *out, json_t *db)
+{
+    static const char *const skip[] = { "name", "state", NULL };
+    json_t *name = json_object_get(db, "name");
+    json_t *state = json_object_get(db, "state");
+
+    if (!json_is_object(db)) {
+        fputs("database: ", out);
+        cli_put_compact(out, db);
+        fputc('\n', out);
+        return;
+    }
+    fputs("database ", out);
+    if (name != NULL)
+        cli_put_value(out, name);
+    else
+        fputc('?', out);
+    fputs(": ", out);
+    if (state != NULL)
+        cli_put_value(out, state);
+    else
+        fputs("unknown", out);
+    if (cli_has_extra(db, skip)) {
+        fputs(" (", out);
+        cli_put_inline_object(out, db, skip);
+        fputc(')', out);
+    }
+    fputc('\n', out);
+}
+
 static void
 cli_print_databases(FILE *out, json_t *dbs)
 {
-    static const char *const skip[] = { "name", "state", NULL };
     json_t *db;
-    json_t *name, *state;
     size_t i;
 
     if (json_array_size(dbs) == 0)
         fputs("databases: none\n", out);
-    json_array_foreach(dbs, i, db) {
-        if (!json_is_object(db)) {
-            fputs("database: ", out);
-            cli_put_compact(out, db);
-            fputc('\n', out);
-            continue;
-        }
-        name = json_object_get(db, "name");
-        state = json_object_get(db, "state");
-        fputs("database ", out);
-        if (name != NULL)
-            cli_put_value(out, name);
-        else
-            fputc('?', out);
-        fputs(": ", out);
-        if (state != NULL)
-            cli_put_value(out, state);
-        else
-            fputs("unknown", out);
-        if (cli_has_extra(db, skip)) {
-            fputs(" (", out);
-            cli_put_inline_object(out, db, skip);
-            fputc(')', out);
-        }
-        fputc('\n', out);
-    }
+    json_array_foreach(dbs, i, db)
+        cli_print_database(out, db);
 }
 
 static void
@@ -1407,28 +1525,33 @@ cli_table_occupancy(struct cli_table *t, const json_t *conf)
     cli_table_text(t, cell);
 }
 
-/* joined_at, epoch seconds, as local ISO 8601 time ("2024-05-01T12:00:03"):
- * who joined when is read against the local clock. */
-static void
-cli_table_time(struct cli_table *t, const json_t *v)
+/* Epoch seconds (joined_at, expires) as local ISO 8601 time,
+ * "2024-05-01T12:00:03": who joined when is read against the local clock.
+ * @return false, @p buf untouched, if @p v is no such time. */
+static bool
+cli_format_time(char *buf, size_t size, const json_t *v)
 {
     struct tm tm;
     time_t when;
-    char cell[64];
     double secs = json_number_value(v);     /* 0 unless a number */
 
     /* The range check keeps the conversion to time_t defined. */
-    if (!json_is_number(v) || !(secs >= 0 && secs < 1e12)) {
-        cli_table_value(t, v);
-        return;
-    }
+    if (!json_is_number(v) || !(secs >= 0 && secs < 1e12))
+        return false;
     when = (time_t) secs;
-    if (localtime_r(&when, &tm) == NULL
-        || strftime(cell, sizeof(cell), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+    return localtime_r(&when, &tm) != NULL
+        && strftime(buf, size, "%Y-%m-%dT%H:%M:%S", &tm) != 0;
+}
+
+static void
+cli_table_time(struct cli_table *t, const json_t *v)
+{
+    char cell[64];
+
+    if (cli_format_time(cell, sizeof(cell), v))
+        cli_table_text(t, cell);
+    else
         cli_table_value(t, v);
-        return;
-    }
-    cli_table_text(t, cell);
 }
 
 static void
@@ -1877,6 +2000,289 @@ cli_print_publish_status(struct cli *c, json_t *req, json_t *data)
 }
 
 /* ------------------------------------------------------------------------ */
+/* MWI printers                                                              */
+
+/* "mwi NAME: enabled, ready", or "mwi: disabled (no type=mwi section)". */
+static void
+cli_print_mwi_head(FILE *out, json_t *data)
+{
+    json_t *name = json_object_get(data, "name");
+    json_t *ready = json_object_get(data, "ready");
+
+    fputs("mwi", out);
+    if (name != NULL) {
+        fputc(' ', out);
+        cli_put_value(out, name);
+    }
+    if (json_is_false(json_object_get(data, "enabled"))) {
+        fputs(": disabled (no type=mwi section)\n", out);
+        return;
+    }
+    fputs(": enabled", out);
+    if (json_is_boolean(ready))
+        fputs(json_is_true(ready) ? ", ready" : ", not ready", out);
+    fputc('\n', out);
+}
+
+/* The database line: the core's status as "status" prints it, or, without
+ * it, "database pg1: connected" / "not connected". */
+static void
+cli_print_mwi_database(FILE *out, json_t *data)
+{
+    json_t *status = json_object_get(data, "database_status");
+    json_t *name = json_object_get(data, "database");
+    json_t *conn = json_object_get(data, "database_connected");
+
+    if (json_is_object(status)) {
+        cli_print_database(out, status);
+        return;
+    }
+    if (name == NULL)
+        return;
+    fputs("database ", out);
+    cli_put_value(out, name);
+    if (json_is_boolean(conn))
+        fputs(json_is_true(conn) ? ": connected" : ": not connected", out);
+    fputc('\n', out);
+}
+
+/* "table: active_watchers (flavour kamailio)" and "proxy: sip:...". */
+static void
+cli_print_mwi_target(FILE *out, json_t *data)
+{
+    json_t *table = json_object_get(data, "table");
+    json_t *flavour = json_object_get(data, "flavour");
+    json_t *proxy = json_object_get(data, "proxy");
+
+    if (table != NULL) {
+        fputs("table: ", out);
+        cli_put_value(out, table);
+        if (flavour != NULL) {
+            fputs(" (flavour ", out);
+            cli_put_value(out, flavour);
+            fputc(')', out);
+        }
+        fputc('\n', out);
+    }
+    if (proxy != NULL) {
+        fputs("proxy: ", out);
+        cli_put_value(out, proxy);
+        fputc('\n', out);
+    }
+}
+
+/* The fixed lines, then pending, in-flight counts and counters as
+ * "key: value", so that those a newer daemon adds show too. */
+static void
+cli_print_mwi_status(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = {
+        "enabled", "name", "ready", "database", "database_connected",
+        "database_status", "table", "flavour", "proxy", NULL
+    };
+
+    if (!json_is_boolean(json_object_get(data, "enabled"))) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    cli_print_mwi_head(stdout, data);
+    cli_print_mwi_database(stdout, data);
+    cli_print_mwi_target(stdout, data);
+    cli_print_rest(stdout, data, known);
+}
+
+/* "USER@DOMAIN", from the reply or else from the request. */
+static void
+cli_put_mwi_mailbox(FILE *out, json_t *req, json_t *data)
+{
+    json_t *user = json_object_get(data, "user");
+    json_t *domain = json_object_get(data, "domain");
+
+    cli_put_value(out, user != NULL ? user : json_object_get(req, "user"));
+    fputc('@', out);
+    cli_put_value(out, domain != NULL ? domain
+                                      : json_object_get(req, "domain"));
+}
+
+/* "2 new, 5 old", then " (urgent 1 new, 0 old)" if they were given. */
+static void
+cli_put_mwi_counts(FILE *out, json_t *req)
+{
+    json_t *un = json_object_get(req, "urgent_new");
+
+    cli_put_value(out, json_object_get(req, "new"));
+    fputs(" new, ", out);
+    cli_put_value(out, json_object_get(req, "old"));
+    fputs(" old", out);
+    if (un != NULL) {
+        fputs(" (urgent ", out);
+        cli_put_value(out, un);
+        fputs(" new, ", out);
+        cli_put_value(out, json_object_get(req, "urgent_old"));
+        fputs(" old)", out);
+    }
+}
+
+static void
+cli_print_mwi_notify(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { "user", "domain", "queued", NULL };
+
+    (void) c;
+    fputs(json_is_false(json_object_get(data, "queued")) ? "not queued "
+                                                         : "queued ", stdout);
+    cli_put_mwi_mailbox(stdout, req, data);
+    fputs(": ", stdout);
+    cli_put_mwi_counts(stdout, req);
+    fputc('\n', stdout);
+    cli_print_rest(stdout, data, known);
+}
+
+/* "2024-05-01T13:00:00 (in 3541s)" or "(expired 12s ago)". */
+static void
+cli_put_mwi_expires(FILE *out, json_t *w)
+{
+    json_t *abs = json_object_get(w, "expires");
+    json_t *in = json_object_get(w, "expires_in");
+    json_int_t left = json_integer_value(in);
+    char when[64];
+
+    if (cli_format_time(when, sizeof(when), abs))
+        fputs(when, out);
+    else
+        cli_put_value(out, abs);
+    if (!json_is_integer(in))
+        return;
+    if (left >= 0)
+        fprintf(out, " (in %" JSON_INTEGER_FORMAT "s)", left);
+    else
+        fprintf(out, " (expired %" JSON_INTEGER_FORMAT "s ago)", -left);
+}
+
+/* active_watchers.status: 1 active, 2 pending, 3 terminated, 4 waiting. */
+static void
+cli_put_mwi_status(FILE *out, json_t *status)
+{
+    static const char *const names[] = {
+        NULL, "active", "pending", "terminated", "waiting"
+    };
+    json_int_t n = json_integer_value(status);
+
+    if (json_is_integer(status) && n >= 1 && n <= 4)
+        fprintf(out, "%s (%" JSON_INTEGER_FORMAT ")", names[n], n);
+    else
+        cli_put_value(out, status);
+}
+
+/* "7 (next 8)": the CSeq of the last NOTIFY sent, and the next one's. */
+static void
+cli_put_mwi_cseq(FILE *out, json_t *w)
+{
+    json_t *next = json_object_get(w, "next_cseq");
+
+    cli_put_value(out, json_object_get(w, "cseq"));
+    if (next != NULL) {
+        fputs(" (next ", out);
+        cli_put_value(out, next);
+        fputc(')', out);
+    }
+}
+
+/* The value of the watcher's field @p key as shown; missing or empty
+ * ones are "-". */
+static void
+cli_put_mwi_field(FILE *out, json_t *w, const char *key)
+{
+    json_t *v = json_object_get(w, key);
+
+    if (strcmp(key, "expires") == 0) {
+        cli_put_mwi_expires(out, w);
+    } else if (strcmp(key, "cseq") == 0) {
+        cli_put_mwi_cseq(out, w);
+    } else if (strcmp(key, "status") == 0) {
+        cli_put_mwi_status(out, v);
+    } else if (strcmp(key, "live") == 0 && json_is_boolean(v)) {
+        fputs(json_is_true(v) ? "yes" : "no", out);
+    } else if (strcmp(key, "subscriber") == 0 && v != NULL) {
+        cli_put_value(out, v);
+        fputc('@', out);
+        cli_put_value(out, json_object_get(w, "subscriber_domain"));
+    } else if (v == NULL || (json_is_string(v) && json_string_length(v) == 0)
+               || json_is_null(v)) {
+        fputc('-', out);
+    } else {
+        cli_put_value(out, v);
+    }
+}
+
+/* One subscription as a block of "Label: value" lines. */
+static void
+cli_print_mwi_watcher(FILE *out, json_t *w)
+{
+    static const char *const rows[][2] = {
+        { "To tag:", "to_tag" }, { "From tag:", "from_tag" },
+        { "Call-ID:", "callid" }, { "Expires:", "expires" },
+        { "CSeq:", "cseq" }, { "Status:", "status" }, { "Live:", "live" },
+        { "Subscriber:", "subscriber" }, { "Contact:", "contact" },
+        { "Record-Route:", "record_route" },
+        { "Local contact:", "local_contact" }, { "Event id:", "event_id" },
+    };
+    static const char *const known[] = {
+        "id", "to_tag", "from_tag", "callid", "expires", "expires_in", "cseq",
+        "next_cseq", "status", "live", "subscriber", "subscriber_domain",
+        "contact", "record_route", "local_contact", "event_id", NULL
+    };
+    const char *key;
+    json_t *v;
+    size_t i;
+
+    fputs("subscription ", out);
+    cli_put_value(out, json_object_get(w, "id"));
+    fputc('\n', out);
+    for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+        fprintf(out, "  %-15s", rows[i][0]);
+        cli_put_mwi_field(out, w, rows[i][1]);
+        fputc('\n', out);
+    }
+    json_object_foreach(w, key, v) {
+        if (!cli_in_list(known, key))
+            cli_print_field(out, 2, key, v);
+    }
+}
+
+/* "sip:1000@example.com: 2 subscriptions", then a block per watcher. */
+static void
+cli_print_mwi_show(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { "presentity", "watchers", NULL };
+    json_t *pres = json_object_get(data, "presentity");
+    json_t *watchers = json_object_get(data, "watchers");
+    size_t i, n = json_array_size(watchers);
+    json_t *w;
+
+    if (!json_is_array(watchers)) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    if (pres != NULL)
+        cli_put_value(stdout, pres);
+    else
+        cli_put_mwi_mailbox(stdout, req, data);
+    if (n == 0)
+        fputs(": no subscriptions\n", stdout);
+    else
+        printf(": %zu subscription%s\n", n, n == 1 ? "" : "s");
+    cli_print_rest(stdout, data, known);
+    json_array_foreach(watchers, i, w) {
+        fputc('\n', stdout);
+        if (json_is_object(w))
+            cli_print_mwi_watcher(stdout, w);
+        else
+            cli_print_field(stdout, 0, "subscription", w);
+    }
+}
+
+/* ------------------------------------------------------------------------ */
 /* events                                                                    */
 
 static bool
@@ -2276,6 +2682,8 @@ cli_catch_signals(struct cli *c)
 {
     sigset_t set;
 
+    if (c->sigfd >= 0)
+        return;
     sigemptyset(&set);
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGTERM);
@@ -2337,6 +2745,7 @@ cli_run(struct cli *c)
     char *line;
     size_t len;
     int status;
+    bool streaming;
 
     req = c->cmd->build(c, c->argc, c->argv);
     if (req == NULL)
@@ -2362,12 +2771,16 @@ cli_run(struct cli *c)
         json_decref(req);
         return CLI_EXIT_UNREACHABLE;
     }
+    /* Whoever reads the reply of a stream may stop us as soon as it has
+     * seen it: the signals must be ours before it is printed. */
+    streaming = (c->cmd->flags & CLI_CMD_STREAM) || c->follow;
+    if (streaming)
+        cli_catch_signals(c);
     status = cli_handle_reply(c, req, reply, line, len);
     json_decref(reply);
     json_decref(req);
 
-    if (status == CLI_EXIT_OK
-        && ((c->cmd->flags & CLI_CMD_STREAM) || c->follow))
+    if (status == CLI_EXIT_OK && streaming)
         status = cli_stream(c);
     return status;
 }
