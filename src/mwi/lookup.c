@@ -3,9 +3,9 @@
  * which flavour the table is, one statement per mailbox that finds its
  * live watchers and advances their CSeq, deletes of dead subscriptions.
  *
- * A mailbox is queued once (a hash by user@domain and a FIFO); a change
- * while its lookup is in flight marks it dirty and it goes again with the
- * newest counts.  Lookups wait in the database core's queue while the
+ * A mailbox is queued once (a hash by user@domain and a FIFO); its
+ * NOTIFYs carry the counts of the moment the lookup's result arrives, so
+ * changes made while it waited or ran cost nothing more.  Lookups wait in the database core's queue while the
  * database is away (up to MWI_LOOKUPS_OUT), the rest here, bounded by
  * max_pending mailboxes.
  */
@@ -112,20 +112,16 @@ mwi_detected(void *arg, const PGresult *res, const char *error)
     mwi_timer_arm(m, MWI_DETECT_RETRY_MS);
 }
 
+/* The table the name resolves to (search_path and all), not every
+ * schema's table of that name. */
 static void
 mwi_detect(struct mwi *m)
 {
-    const char *dot = strchr(m->cfg.table, '.');
-    char schema[128] = "";
-    const char *params[2] = { dot ? dot + 1 : m->cfg.table, schema };
+    const char *params[1] = { m->cfg.table_sql };
 
-    if (dot)
-        snprintf(schema, sizeof(schema), "%.*s", (int)(dot - m->cfg.table),
-                 m->cfg.table);
-    if (db_query(m->db, NULL, "SELECT column_name FROM "
-                 "information_schema.columns WHERE table_name = $1 AND "
-                 "($2 = '' OR table_schema = $2)", 2, params, mwi_detected,
-                 m) < 0)
+    if (db_query(m->db, NULL, "SELECT attname FROM pg_attribute WHERE "
+                 "attrelid = to_regclass($1) AND attnum > 0 AND NOT "
+                 "attisdropped", 1, params, mwi_detected, m) < 0)
         mwi_timer_arm(m, MWI_DETECT_RETRY_MS);
 }
 
@@ -305,9 +301,7 @@ mwi_trigger(struct mwi *m, const char *user, const char *domain,
         m->n.coalesced++;
     }
     b->counts = *c;
-    if (b->in_flight)
-        b->dirty = true;
-    else if (!b->queued)
+    if (!b->in_flight && !b->queued)
         mwi_box_enqueue(m, b, false);
     mwi_lookup_pump(m);
     return 0;
@@ -356,17 +350,14 @@ mwi_job_new(struct mwi *m)
     return j;
 }
 
-/* The box's lookup is over: again if it changed meanwhile, else gone. */
+/* The box's lookup is over: its NOTIFYs carried the newest counts, so
+ * changes made while it waited (the database down, say) are sent. */
 static void
 mwi_box_done(struct mwi *m, struct mwi_box *b)
 {
     b->in_flight = false;
-    if (b->dirty) {
-        b->dirty = false;
-        mwi_box_enqueue(m, b, false);
-    } else if (!b->queued) {
+    if (!b->queued)
         mwi_box_free(m, b);
-    }
 }
 
 static void
@@ -417,7 +408,6 @@ mwi_lookup(struct mwi *m, struct mwi_box *b)
         free(j);
         return rc;
     }
-    b->sent = b->counts;
     b->in_flight = true;
     m->lookups_out++;
     m->n.lookups++;

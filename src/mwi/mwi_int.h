@@ -55,8 +55,7 @@ struct mwi_box {
     struct mwi_box *chain;      /* hash bucket */
     uint32_t hash;
     struct mwi_counts counts;   /* the newest */
-    struct mwi_counts sent;     /* what the lookup in flight notifies */
-    bool queued, in_flight, dirty;
+    bool queued, in_flight;
     char *user, *domain;
     char key[];                 /* user@domain */
 };

@@ -138,7 +138,7 @@ mwi_send_row(struct mwi *m, const struct mwi_box *b,
         log_err("mwi", "[%s] out of memory for a NOTIFY", m->cfg.name);
         return;
     }
-    if (mwi_notify_build(w, &b->sent, m->cfg.vmexten ? account : NULL,
+    if (mwi_notify_build(w, &b->counts, m->cfg.vmexten ? account : NULL,
                          m->cfg.contact, time(NULL), &tx->n) < 0) {
         m->n.failed++;
         log_err("mwi", "[%s] subscription %s (id %s) has fields missing or "
