@@ -675,6 +675,24 @@ class MwiNotify(sbtest.unittest.TestCase):
         self.assertEqual((s["listen_payloads"], s["listen_bad"]), (6, 4), s)
         self.assertTrue(d.alive())
 
+    def test_debug_on_logs_each_notify_whole(self):
+        p = self.proxy()
+        d = self.daemon(p.port)
+        wait_ready(d)
+        r1 = insert(self.pg, kam_row(local_cseq=1))
+        self.assertEqual(d.ctl("debug", "on").returncode, 0)
+        self.ok(notify(d, new=4, old=0))
+        p.settle(1)
+        log = d.log()
+        self.assertIn("NOTIFY %s SIP/2.0" % r1["contact"], log)
+        self.assertIn("Call-ID: %s" % r1["callid"], log)
+        self.assertIn("Voice-Message: 4/0 (0/0)", log)
+        self.assertEqual(d.ctl("debug", "off").returncode, 0)
+        before = log.count("Voice-Message:")
+        self.ok(notify(d, new=5, old=0))
+        p.settle(2)
+        self.assertEqual(d.log().count("Voice-Message:"), before)
+
     # -- 7 -------------------------------------------------------------------------
 
     def test_mwi_show_prints_every_field(self):
