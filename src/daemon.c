@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <systemd/sd-daemon.h>
 
+#include "sipbridge/api.h"
 #include "sipbridge/chat.h"
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
@@ -33,7 +34,7 @@ static const struct cfg_type *const daemon_types[] = {
     &chat_cfg_type,
     &peer_endpoint_type, &peer_identify_type, &peer_auth_type,
     &pubstate_outbound_type, &pubstate_inbound_type, &pubstate_asterisk_type,
-    &mwi_cfg_type,
+    &mwi_cfg_type, &api_cfg_type,
 };
 const struct cfg_type *const *const daemon_cfg_types = daemon_types;
 const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
@@ -73,6 +74,7 @@ daemon_load_config(const char *path, struct cfg **out, struct cfg_errors *errs)
     bad |= peer_check_config(cfg, errs) != 0;
     bad |= pubstate_check_config(cfg, errs) != 0;
     bad |= mwi_check_config(cfg, errs) != 0;
+    bad |= api_check_config(cfg, errs) != 0;
     if (bad) {
         cfg_free(cfg);
         return -EINVAL;
@@ -135,9 +137,11 @@ daemon_status_json(const struct sipbridge *sb)
                      "databases", dbs,
                      "counters", daemon_counters_json(sb),
                      "capabilities", json_pack(
-                         "{s:o,s:o,s:o}", "chat", chat_status_json(sb->chat),
-                         "pubstate", pubstate_status_json(sb->pubstate),
-                         "mwi", mwi_status_json(sb->mwi)));
+                         "{s:o,s:o,s:o,s:o}", "chat",
+                         chat_status_json(sb->chat), "pubstate",
+                         pubstate_status_json(sb->pubstate), "mwi",
+                         mwi_status_json(sb->mwi), "api",
+                         api_status_json(sb->api)));
 }
 
 static void
@@ -299,6 +303,7 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     chat_reconfigure(sb->chat, cfg);
     pubstate_reconfigure(sb->pubstate, cfg);
     mwi_reconfigure(sb->mwi, cfg);
+    api_reconfigure(sb->api, cfg);
     cfg_free(sb->cfg);
     sb->cfg = cfg;
 }
@@ -418,6 +423,7 @@ daemon_on_signal(evutil_socket_t sig, short what, void *arg)
     chat_shutdown(sb->chat);
     pubstate_shutdown(sb->pubstate);
     mwi_shutdown(sb->mwi);
+    api_shutdown(sb->api);
     sip_shutdown(sb->sip, daemon_stopped, sb);
 }
 
@@ -491,10 +497,12 @@ daemon_start_capabilities(struct sipbridge *sb)
     struct chat_deps chat = { sb->sip, sb->ctl, daemon_db_find, sb };
     struct mwi_deps mwi = { sb->sip, sb->ctl, daemon_db_find, sb };
     struct pubstate_deps ps = { sb->sip, sb->ctl, daemon_on_mailbox, sb };
+    struct api_deps api = { sb->sip, sb->ctl };
     int rc = chat_create(&sb->chat, &chat, sb->cfg);
 
     rc = rc < 0 ? rc : mwi_create(&sb->mwi, &mwi, sb->cfg);
-    return rc < 0 ? rc : pubstate_create(&sb->pubstate, &ps, sb->cfg);
+    rc = rc < 0 ? rc : pubstate_create(&sb->pubstate, &ps, sb->cfg);
+    return rc < 0 ? rc : api_create(&sb->api, &api, sb->cfg);
 }
 
 /* ---- lifecycle ---- */
@@ -590,6 +598,7 @@ daemon_free(struct sipbridge *sb)
     chat_destroy(sb->chat);
     pubstate_destroy(sb->pubstate);
     mwi_destroy(sb->mwi);
+    api_destroy(sb->api);
     ctl_destroy(sb->ctl);
     sip_destroy(sb->sip);
     if (sb->loop)

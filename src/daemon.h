@@ -25,6 +25,7 @@ struct db;
 struct chat;
 struct pubstate;
 struct mwi;
+struct api;
 
 struct sipbridge {
     char *cfg_path;
@@ -37,6 +38,7 @@ struct sipbridge {
     struct chat *chat;           /* conference chat relay */
     struct pubstate *pubstate;   /* PUBLISH state exchange */
     struct mwi *mwi;             /* MWI NOTIFY from active_watchers */
+    struct api *api;             /* Janus-style SIP API */
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;

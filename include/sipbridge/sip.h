@@ -107,6 +107,15 @@ int sip_route_add(struct sip *sip, const char *user,
 int sip_route_remove(struct sip *sip, const char *user);
 
 /**
+ * Hand the out-of-dialog requests whose user part nobody owns to @p owner
+ * (the SIP API routes them to its accounts).  Its request() returns 0 if
+ * it took the request, -ENOENT to have the core answer 404 as without a
+ * fallback; @p ops NULL removes it.
+ */
+void sip_route_set_fallback(struct sip *sip, const struct sip_route_ops *ops,
+                            void *owner);
+
+/**
  * Accept PUBLISH requests of the event package @p event (RFC 3903); nua
  * answers 489 to the others before any routing.  Idempotent.
  * @return 0, -ENOSPC.

@@ -64,6 +64,8 @@ struct sip {
     sip_shutdown_cb shutdown_done;
     void *shutdown_arg;
     char allow_events[256];     /* event packages PUBLISH may carry */
+    const struct sip_route_ops *fallback;   /* requests no user part owns */
+    void *fallback_owner;
 };
 
 static const char *const proto_names[] = { "udp", "tcp", "tls" };
@@ -301,6 +303,19 @@ sip_route_request(struct sip *sip, const struct sip_event *ev)
         return;
     }
     r = user ? sip_route_find(sip, user) : NULL;
+    if (r == NULL && sip->fallback != NULL) {
+        int rc = sip->fallback->request(sip->fallback_owner, ev);
+
+        if (rc == 0) {
+            sip->counters.routed++;
+            return;
+        }
+        if (rc != -ENOENT) {
+            sip->counters.rejected++;
+            sip_respond_destroy(sip, ev, SIP_500_INTERNAL_SERVER_ERROR);
+            return;
+        }
+    }
     if (r == NULL) {
         sip->counters.not_found++;
         log_info("sip", "%s for unknown user '%s': 404",
@@ -436,6 +451,14 @@ sip_destroy(struct sip *sip)
     free(sip->listeners);
     su_home_deinit(sip->home);
     free(sip);
+}
+
+void
+sip_route_set_fallback(struct sip *sip, const struct sip_route_ops *ops,
+                       void *owner)
+{
+    sip->fallback = ops;
+    sip->fallback_owner = owner;
 }
 
 int

@@ -1,0 +1,167 @@
+/*
+ * api_int.h - what the files of the SIP API share.
+ *
+ * api.c: handles, their clients, events, config, dispatch; register.c:
+ * registration; route.c: incoming requests to handles; message.c:
+ * MESSAGE, INFO; subscribe.c: SUBSCRIBE/NOTIFY.
+ */
+#ifndef SIPBRIDGE_API_INT_H
+#define SIPBRIDGE_API_INT_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <event2/event.h>
+#include <jansson.h>
+
+#include "sipbridge/api.h"
+#include "sipbridge/ctl.h"
+#include "sipbridge/sip.h"
+
+/* Janus SIP plugin error codes (janus-sip-api.md section 4). */
+#define API_ERR_MISSING_ELEMENT   443
+#define API_ERR_INVALID_ELEMENT   444
+#define API_ERR_ALREADY_REGISTERED 445
+#define API_ERR_INVALID_ADDRESS   446
+#define API_ERR_WRONG_STATE       447
+#define API_ERR_LIBSOFIA          449
+#define API_ERR_HELPER            453
+#define API_ERR_NO_SUCH_HANDLE    458   /* Janus core: no such handle */
+
+struct peer_table;
+struct api_map;
+
+enum api_reg_state {
+    API_REG_UNREGISTERED,
+    API_REG_REGISTERING,
+    API_REG_REGISTERED,
+    API_REG_UNREGISTERING,
+    API_REG_DISABLED,      /* guest, send_register:false, helper */
+};
+
+/* A nua handle of ours: hmagic points here. */
+struct api_nh {
+    struct sip_owner owner;
+    struct api_handle *h;
+    nua_handle_t *nh;
+};
+
+/* The SIP account of a handle (register's parameters). */
+struct api_account {
+    char *uri;                  /* username: sip:user@domain */
+    char *user, *domain;
+    char *secret, *ha1, *authuser;
+    char *display_name, *user_agent;
+    char *proxy, *outbound_proxy;
+    char *headers;              /* "Name: value\r\n..." */
+    char *contact_params;       /* ";a=b;c" */
+    bool force_tcp, sips, rfc2543_cancel, guest;
+    unsigned ttl;
+    uint32_t master_id;
+};
+
+struct api_sub;
+struct api_msg;
+
+struct api_handle {
+    struct api *api;
+    uint64_t id;
+    char token[33];             /* for claim */
+    char route[17];             /* Contact parameter sbh=: routes to us */
+    uint64_t client;            /* owning control client, 0 when away */
+    struct event *grace;        /* destroy when the client stays away */
+    json_t *backlog;            /* events while away (bounded) */
+    json_t *prefixes;           /* incoming_header_prefixes, or NULL */
+    enum api_reg_state reg;
+    struct api_account acct;
+    bool has_acct;
+    struct api_nh reg_nh;       /* the REGISTER handle */
+    struct event *retry;        /* re-REGISTER after a failure */
+    unsigned failures, auth_tries;
+    struct api_handle *master;  /* helpers: the master */
+    struct api_sub *subs;
+    struct api_msg *msgs;
+    struct api_handle *next;    /* all handles */
+};
+
+struct api_cfg {
+    unsigned grace_s;           /* handle_grace */
+    unsigned retry_min_ms, retry_max_ms;
+    char **trunks;              /* endpoint names */
+    size_t ntrunks;
+};
+
+struct api {
+    struct api_deps deps;
+    struct event_base *base;
+    struct api_cfg cfg;
+    struct peer_table *peers;
+    struct api_handle *handles;
+    struct api_map *by_id;      /* "id" -> handle */
+    struct api_map *by_route;   /* contact token -> handle */
+    size_t nhandles;
+    uint64_t next_id;
+    uint64_t events, requests_routed, not_found, away;
+};
+
+/* api.c */
+struct api_handle *api_handle_find(struct api *api, uint64_t id);
+/* The handle a request names ("handle_id"), owned by its client; NULL
+ * once the request has been answered with an error. */
+struct api_handle *api_request_handle(struct api *api,
+                                      struct ctl_request *req);
+void api_emit(struct api_handle *h, const char *event, json_t *fields,
+              const char *call_id);
+void api_emit_json(struct api_handle *h, json_t *payload);
+json_t *api_collect_headers(const struct api_handle *h, const sip_t *sip);
+void api_handle_destroy(struct api_handle *h);
+void api_account_clear(struct api_account *a);
+const struct api_account *api_identity(const struct api_handle *h);
+nua_handle_t *api_nh_new(struct api_nh *n, struct api_handle *h,
+                         void (*cb)(struct sip_owner *, const struct
+                                    sip_event *),
+                         const char *to);
+void api_nh_drop(struct api_nh *n);
+int api_credentials(const struct api_account *a, const sip_t *sip,
+                    char *buf, size_t len);
+
+/* Validation helpers: @return 0, or -1 after answering the request. */
+int api_get_string(struct ctl_request *req, const char *key, bool required,
+                   const char **out);
+int api_get_bool(struct ctl_request *req, const char *key, bool *out);
+int api_get_uint(struct ctl_request *req, const char *key, unsigned *out);
+int api_get_uri(struct ctl_request *req, const char *key, bool required,
+                const char **out);
+int api_get_headers(struct ctl_request *req, char **out);
+void api_reply(struct ctl_request *req, struct api_handle *h,
+               const char *event, json_t *fields);
+
+/* register.c */
+void api_req_register(void *arg, struct ctl_request *req);
+void api_req_unregister(void *arg, struct ctl_request *req);
+void api_register_stop(struct api_handle *h);
+
+/* route.c */
+int api_route_request(void *owner, const struct sip_event *ev);
+
+/* message.c */
+int api_check_identity(struct ctl_request *req, const struct api_handle *h);
+void api_req_message(void *arg, struct ctl_request *req);
+void api_req_info(void *arg, struct ctl_request *req);
+void api_incoming_message(struct api_handle *h, const struct sip_event *ev);
+void api_incoming_info(struct api_handle *h, const struct sip_event *ev);
+void api_msgs_free(struct api_handle *h);
+
+/* subscribe.c */
+void api_req_subscribe(void *arg, struct ctl_request *req);
+void api_req_unsubscribe(void *arg, struct ctl_request *req);
+void api_subs_free(struct api_handle *h);
+
+/* map.c: string -> pointer */
+int api_map_create(struct api_map **out);
+void api_map_destroy(struct api_map *m);
+int api_map_put(struct api_map *m, const char *key, void *val);
+void *api_map_get(const struct api_map *m, const char *key);
+void api_map_del(struct api_map *m, const char *key);
+
+#endif
