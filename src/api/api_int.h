@@ -156,6 +156,7 @@ void api_msgs_free(struct api_handle *h);
 void api_req_subscribe(void *arg, struct ctl_request *req);
 void api_req_unsubscribe(void *arg, struct ctl_request *req);
 void api_subs_free(struct api_handle *h);
+void api_incoming_notify(struct api_handle *h, const struct sip_event *ev);
 
 /* map.c: string -> pointer */
 int api_map_create(struct api_map **out);

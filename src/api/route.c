@@ -100,13 +100,16 @@ api_dispatch(struct api_handle *h, const struct sip_event *ev)
     case nua_i_info:
         api_incoming_info(h, ev);
         break;
+    case nua_i_notify:
+        api_incoming_notify(h, ev);
+        break;
     case nua_i_invite:
         api_incoming_invite(h, ev);
         break;
     default:
         nua_respond(ev->nh, SIP_405_METHOD_NOT_ALLOWED,
                     NUTAG_WITH_THIS(ev->nua),
-                    SIPTAG_ALLOW_STR("INVITE, MESSAGE, INFO"), TAG_END());
+                    SIPTAG_ALLOW_STR("INVITE, MESSAGE, INFO, NOTIFY"), TAG_END());
         nua_handle_destroy(ev->nh);
     }
 }

@@ -237,3 +237,32 @@ api_req_unsubscribe(void *arg, struct ctl_request *req)
     loop_kick(sip_loop(h->api->deps.sip));
     api_reply(req, h, "unsubscribing", NULL);
 }
+
+/* A NOTIFY outside any subscription of ours (unsolicited MWI, say). */
+void
+api_incoming_notify(struct api_handle *h, const struct sip_event *ev)
+{
+    const sip_t *sip = ev->sip;
+    const sip_payload_t *pl = sip->sip_payload;
+    json_t *f, *hdrs;
+
+    f = json_pack("{s:s,s:s,s:s?,s:s%}", "notify",
+                  sip->sip_event ? sip->sip_event->o_type : "",
+                  "substate", sip->sip_subscription_state
+                  ? sip->sip_subscription_state->ss_substate : "",
+                  "content-type", sip->sip_content_type
+                  ? sip->sip_content_type->c_type : NULL, "content",
+                  pl ? pl->pl_data : "", pl ? (size_t)pl->pl_len : (size_t)0);
+    if (f == NULL) {
+        nua_respond(ev->nh, 415, "Unsupported Media Type (not UTF-8)",
+                    NUTAG_WITH_THIS(ev->nua), TAG_END());
+        nua_handle_destroy(ev->nh);
+        return;
+    }
+    if ((hdrs = api_collect_headers(h, sip)) != NULL)
+        json_object_set_new(f, "headers", hdrs);
+    nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua), TAG_END());
+    nua_handle_destroy(ev->nh);
+    api_emit(h, "notify", f, sip->sip_call_id ? sip->sip_call_id->i_id
+                                              : NULL);
+}
