@@ -342,6 +342,28 @@ api_collect_headers(const struct api_handle *h, const sip_t *sip)
     return out;
 }
 
+/* A From display name without its quotes and escapes (as Janus shows
+ * it); NULL when there is none. */
+const char *
+api_display(const char *d, char *buf, size_t len)
+{
+    size_t n = 0;
+
+    if (d == NULL || d[0] == '\0' || len == 0)
+        return NULL;
+    if (d[0] != '"') {
+        snprintf(buf, len, "%s", d);
+        return buf;
+    }
+    for (d++; *d && *d != '"' && n + 1 < len; d++) {
+        if (*d == '\\' && d[1])
+            d++;
+        buf[n++] = *d;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
 /* The first answer to a request: Janus's event payload as data. */
 void
 api_reply(struct ctl_request *req, struct api_handle *h, const char *event,
@@ -569,7 +591,7 @@ api_handle_json(const struct api_handle *h)
 {
     const struct api_account *a = api_identity(h);
 
-    json_t *j = json_pack("{s:I,s:s?,s:s,s:b}",
+    json_t *j = json_pack("{s:I,s:s*,s:s,s:b}",
                           "handle_id", (json_int_t)h->id,
                           "username", a ? a->uri : NULL,
                           "registration", api_reg_names[h->reg],

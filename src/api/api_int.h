@@ -26,7 +26,7 @@
 #define API_ERR_WRONG_STATE       447
 #define API_ERR_LIBSOFIA          449
 #define API_ERR_HELPER            453
-#define API_ERR_NO_SUCH_HANDLE    458   /* Janus core: no such handle */
+#define API_ERR_NO_SUCH_HANDLE    459   /* Janus core: no such handle */
 
 struct peer_table;
 struct api_map;
@@ -114,6 +114,7 @@ void api_emit(struct api_handle *h, const char *event, json_t *fields,
               const char *call_id);
 void api_emit_json(struct api_handle *h, json_t *payload);
 json_t *api_collect_headers(const struct api_handle *h, const sip_t *sip);
+const char *api_display(const char *d, char *buf, size_t len);
 void api_handle_destroy(struct api_handle *h);
 void api_account_clear(struct api_account *a);
 const struct api_account *api_identity(const struct api_handle *h);

@@ -180,12 +180,12 @@ api_incoming_fields(const struct api_handle *h, const sip_t *sip)
 {
     const sip_from_t *f = sip->sip_from;
     const sip_payload_t *pl = sip->sip_payload;
-    char sender[512];
+    char sender[512], display[256];
     json_t *j, *hdrs;
 
     url_e(sender, sizeof(sender), f->a_url);
-    j = json_pack("{s:s,s:s?,s:s%}", "sender", sender, "displayname",
-                  f->a_display, "content", pl ? pl->pl_data : "",
+    j = json_pack("{s:s,s:s*,s:s%}", "sender", sender, "displayname",
+                  api_display(f->a_display, display, sizeof(display)), "content", pl ? pl->pl_data : "",
                   pl ? (size_t)pl->pl_len : (size_t)0);
     if (j && (hdrs = api_collect_headers(h, sip)) != NULL)
         json_object_set_new(j, "headers", hdrs);

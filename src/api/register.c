@@ -528,10 +528,18 @@ api_reg_account(struct ctl_request *req, struct api_handle *h,
         ctl_reply_error(req, CTL_ERR_INTERNAL, "out of memory");
         return;
     }
+    /* Positive 31 bits: the requests read master_id as a JSON integer. */
     while (mid == 0 && getrandom(&mid, sizeof(mid), 0) == sizeof(mid))
-        ;
+        mid &= 0x7fffffffu;
     a.master_id = mid;
-    api_register_stop(h);
+    /* A refresh re-REGISTERs the same Contact: an un-REGISTER racing it
+     * could remove the new binding, so the old handle is just dropped. */
+    if (r->refresh && (guest || !r->send_register))
+        api_register_stop(h);
+    else if (h->retry)
+        evtimer_del(h->retry);
+    if (!r->refresh)
+        api_register_stop(h);
     api_account_clear(&h->acct);
     h->acct = a;
     h->has_acct = true;

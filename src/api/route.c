@@ -76,11 +76,12 @@ static void
 api_incoming_invite(struct api_handle *h, const struct sip_event *ev)
 {
     const sip_from_t *f = ev->sip->sip_from;
-    char uri[512];
+    char uri[512], display[256];
 
     url_e(uri, sizeof(uri), f->a_url);
     api_emit(h, "incomingcall", json_pack(
-        "{s:s,s:s?,s:s,s:s}", "username", uri, "displayname", f->a_display,
+        "{s:s,s:s*,s:s,s:s}", "username", uri, "displayname",
+        api_display(f->a_display, display, sizeof(display)),
         "callee", h->acct.uri, "call_id", ev->sip->sip_call_id->i_id),
         ev->sip->sip_call_id->i_id);
     nua_respond(ev->nh, 480, "Temporarily Unavailable",

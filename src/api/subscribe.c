@@ -110,7 +110,7 @@ api_sub_notify(struct api_sub *s, const struct sip_event *ev)
     json_t *f, *hdrs;
 
     nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua), TAG_END());
-    f = json_pack("{s:s,s:s,s:s?,s:s%}", "notify", s->event, "substate",
+    f = json_pack("{s:s,s:s,s:s*,s:s%}", "notify", s->event, "substate",
                   state, "content-type", sip->sip_content_type
                   ? sip->sip_content_type->c_type : NULL, "content",
                   pl ? pl->pl_data : "", pl ? (size_t)pl->pl_len : (size_t)0);
@@ -246,7 +246,7 @@ api_incoming_notify(struct api_handle *h, const struct sip_event *ev)
     const sip_payload_t *pl = sip->sip_payload;
     json_t *f, *hdrs;
 
-    f = json_pack("{s:s,s:s,s:s?,s:s%}", "notify",
+    f = json_pack("{s:s,s:s,s:s*,s:s%}", "notify",
                   sip->sip_event ? sip->sip_event->o_type : "",
                   "substate", sip->sip_subscription_state
                   ? sip->sip_subscription_state->ss_substate : "",

@@ -5,7 +5,8 @@
  * stream socket, waits for the reply carrying the same transaction and prints
  * it, human readably or as JSON lines.  "events", "state watch", "mwi
  * watch" and "raw --follow" then keep printing the events the daemon
- * pushes until interrupted or EOF.
+ * pushes until interrupted or EOF.  "handles" lists the SIP API's handles
+ * (src/api); their events reach "events" on the topic "sip".
  *
  * Commands are rows of cli_commands[]: a new command is a builder (argv to
  * request object) and a printer (reply data to text), nothing else.  A row
@@ -159,6 +160,8 @@ static json_t *cli_build_mwi_watch(struct cli *c, int argc, char **argv);
 static void cli_print_mwi_status(struct cli *c, json_t *req, json_t *data);
 static void cli_print_mwi_notify(struct cli *c, json_t *req, json_t *data);
 static void cli_print_mwi_show(struct cli *c, json_t *req, json_t *data);
+static json_t *cli_build_handles(struct cli *c, int argc, char **argv);
+static void cli_print_handles(struct cli *c, json_t *req, json_t *data);
 
 /* "conference ...": the chat relay's requests (src/chat/chat.c). */
 static const struct cli_cmd cli_conf_commands[] = {
@@ -227,8 +230,11 @@ static const struct cli_cmd cli_commands[] = {
     { "raw", "'JSON'", "send one request object, print the reply",
       1, 1, CLI_CMD_FOLLOW | CLI_CMD_RAW, cli_build_raw, cli_print_generic,
       NULL },
-    { "events", "[TOPIC...]", "stream events (all topics if none given)",
+    { "events", "[TOPIC...]",
+      "stream events (all topics, sip included, if none given)",
       0, -1, CLI_CMD_STREAM, cli_build_events, cli_print_nothing, NULL },
+    { "handles", "", "list the SIP API's handles (accounts)",
+      0, 0, 0, cli_build_handles, cli_print_handles, NULL },
     { "conference", "list|show|send|kick", "chat conferences",
       0, 0, 0, NULL, NULL, cli_conf_commands },
     { "state", "devices|mailboxes|set-device|set-mailbox|watch",
@@ -878,6 +884,18 @@ cli_build_mwi_watch(struct cli *c, int argc, char **argv)
     (void) argc;
     (void) argv;
     return json_pack("{s:s, s:[s]}", "request", "watch", "topics", "mwi");
+}
+
+/* ------------------------------------------------------------------------ */
+/* SIP API request builders                                                  */
+
+static json_t *
+cli_build_handles(struct cli *c, int argc, char **argv)
+{
+    (void) c;
+    (void) argc;
+    (void) argv;
+    return json_pack("{s:s}", "request", "list_handles");
 }
 
 /* ------------------------------------------------------------------------ */
@@ -2283,6 +2301,89 @@ cli_print_mwi_show(struct cli *c, json_t *req, json_t *data)
 }
 
 /* ------------------------------------------------------------------------ */
+/* SIP API printers                                                          */
+
+/* qsort() order of handles: by handle_id, those without one last. */
+static int
+cli_handle_cmp(const void *a, const void *b)
+{
+    json_t *ia = json_object_get(*(json_t *const *) a, "handle_id");
+    json_t *ib = json_object_get(*(json_t *const *) b, "handle_id");
+    json_int_t va = json_is_integer(ia) ? json_integer_value(ia) : LLONG_MAX;
+    json_int_t vb = json_is_integer(ib) ? json_integer_value(ib) : LLONG_MAX;
+
+    return (va > vb) - (va < vb);
+}
+
+/* A cell for @p key of @p obj: "-" when missing, empty or null ("username"
+ * is null before the first register). */
+static void
+cli_table_field(struct cli_table *t, json_t *obj, const char *key)
+{
+    json_t *v = json_object_get(obj, key);
+
+    cli_table_value(t, json_is_null(v) ? NULL : v);
+}
+
+/* One row: a helper's ACCOUNT and MASTER ID are its master's, HELPER OF
+ * the master's handle. */
+static void
+cli_table_handle(struct cli_table *t, json_t *h)
+{
+    cli_table_field(t, h, "handle_id");
+    cli_table_field(t, h, "username");
+    cli_table_field(t, h, "registration");
+    cli_table_bool(t, json_object_get(h, "client_connected"), "connected",
+                   "away");
+    cli_table_field(t, h, "master_id");
+    cli_table_field(t, h, "master_handle");
+}
+
+/* The daemon lists the newest first; people read them by id. */
+static void
+cli_print_handle_table(FILE *out, json_t *handles)
+{
+    static const char *const head[] = {
+        "HANDLE", "ACCOUNT", "REGISTRATION", "CLIENT", "MASTER ID",
+        "HELPER OF", NULL
+    };
+    size_t i, n = json_array_size(handles);
+    json_t **rows = calloc(n, sizeof(*rows));
+    struct cli_table t;
+
+    if (rows == NULL) {
+        cli_errorf("cannot format the table: out of memory");
+        return;
+    }
+    for (i = 0; i < n; i++)
+        rows[i] = json_array_get(handles, i);
+    qsort(rows, n, sizeof(*rows), cli_handle_cmp);
+    cli_table_init(&t, head);
+    for (i = 0; i < n; i++)
+        cli_table_handle(&t, rows[i]);
+    cli_table_print(out, &t);
+    cli_table_free(&t);
+    free(rows);
+}
+
+static void
+cli_print_handles(struct cli *c, json_t *req, json_t *data)
+{
+    static const char *const known[] = { "handles", NULL };
+    json_t *handles = json_object_get(data, "handles");
+
+    if (!json_is_array(handles)) {
+        cli_print_generic(c, req, data);
+        return;
+    }
+    if (json_array_size(handles) == 0)
+        puts("no handles");
+    else
+        cli_print_handle_table(stdout, handles);
+    cli_print_rest(stdout, data, known);
+}
+
+/* ------------------------------------------------------------------------ */
 /* events                                                                    */
 
 static bool
@@ -2296,47 +2397,121 @@ cli_is_event(json_t *msg)
         || (sip != NULL && strcmp(sip, "event") == 0);
 }
 
+/* " key=value" for each member of @p obj not named in @p skip. */
+static void
+cli_put_members(FILE *out, json_t *obj, const char *const *skip)
+{
+    const char *key;
+    json_t *v;
+
+    json_object_foreach(obj, key, v) {
+        if (cli_in_list(skip, key))
+            continue;
+        fprintf(out, " %s=", key);
+        cli_put_word(out, v);
+    }
+}
+
+/* " EVENT": the name of an event's result, if it has one. */
+static void
+cli_put_event_name(FILE *out, json_t *result)
+{
+    json_t *name = json_object_get(result, "event");
+
+    if (name != NULL) {
+        fputc(' ', out);
+        cli_put_word(out, name);
+    }
+}
+
+/* " key=value..." for the result's fields but its name (and those in
+ * @p skip, if not NULL); a result that is not an object is
+ * " result=VALUE". */
+static void
+cli_put_event_fields(FILE *out, json_t *result, const char *const *skip)
+{
+    static const char *const name_only[] = { "event", NULL };
+
+    if (json_is_object(result)) {
+        cli_put_members(out, result, skip != NULL ? skip : name_only);
+    } else if (result != NULL) {
+        fputs(" result=", out);
+        cli_put_word(out, result);
+    }
+}
+
+/* The SIP API's payload ({"sip":"event","handle_id":H,"result":{...}}):
+ * the event itself on a client's own handles, the "result" of an event
+ * on the topic "sip".  NULL for other events. */
+static json_t *
+cli_sip_payload(json_t *ev)
+{
+    const char *topic = json_string_value(json_object_get(ev, "topic"));
+    json_t *result = json_object_get(ev, "result");
+
+    if (json_object_get(ev, "sip") != NULL)
+        return ev;
+    if (topic != NULL && strcmp(topic, "sip") == 0 && json_is_object(result)
+        && json_object_get(result, "sip") != NULL)
+        return result;
+    return NULL;
+}
+
+/* "sip EVENT handle_id=H call_id=C key=value...": the ids first, then the
+ * payload's other members (error_code, error, jsep...), then the result's
+ * fields, but a call_id that repeats the payload's (incomingcall).  The
+ * same line whether the event is our own or came on "sip". */
+static void
+cli_print_sip_event(FILE *out, json_t *p)
+{
+    static const char *const skip[] = {
+        "sipbridge", "sip", "topic", "result", "handle_id", "call_id", NULL
+    };
+    static const char *const ids[] = { "handle_id", "call_id", NULL };
+    static const char *const same_call[] = { "event", "call_id", NULL };
+    json_t *result = json_object_get(p, "result");
+    json_t *call_id = json_object_get(p, "call_id");
+    bool same = call_id != NULL
+                && json_equal(call_id, json_object_get(result, "call_id"));
+    json_t *v;
+    size_t i;
+
+    fputs("sip", out);
+    cli_put_event_name(out, result);
+    for (i = 0; ids[i] != NULL; i++) {
+        if ((v = json_object_get(p, ids[i])) != NULL) {
+            fprintf(out, " %s=", ids[i]);
+            cli_put_word(out, v);
+        }
+    }
+    cli_put_members(out, p, skip);
+    cli_put_event_fields(out, result, same ? same_call : NULL);
+    fputc('\n', out);
+}
+
 /* "TOPIC EVENT key=value..." for sipbridge events, "sip EVENT handle_id=..
- * call_id=.. key=value..." for SIP ones. */
+ * call_id=.. key=value..." for SIP ones (own or on the topic "sip"). */
 static void
 cli_print_event_human(FILE *out, json_t *ev)
 {
     static const char *const envelope[] = {
         "sipbridge", "sip", "topic", "result", NULL
     };
+    json_t *sip = cli_sip_payload(ev);
     json_t *topic = json_object_get(ev, "topic");
     json_t *result = json_object_get(ev, "result");
-    json_t *name = json_object_get(result, "event");
-    const char *key;
-    json_t *v;
 
-    if (json_object_get(ev, "sip") != NULL)
-        fputs("sip", out);
-    else if (topic != NULL)
+    if (sip != NULL) {
+        cli_print_sip_event(out, sip);
+        return;
+    }
+    if (topic != NULL)
         cli_put_value(out, topic);
     else
         fputc('?', out);
-    if (name != NULL) {
-        fputc(' ', out);
-        cli_put_word(out, name);
-    }
-    json_object_foreach(ev, key, v) {
-        if (cli_in_list(envelope, key))
-            continue;
-        fprintf(out, " %s=", key);
-        cli_put_word(out, v);
-    }
-    if (json_is_object(result)) {
-        json_object_foreach(result, key, v) {
-            if (strcmp(key, "event") == 0)
-                continue;
-            fprintf(out, " %s=", key);
-            cli_put_word(out, v);
-        }
-    } else if (result != NULL) {
-        fputs(" result=", out);
-        cli_put_word(out, result);
-    }
+    cli_put_event_name(out, result);
+    cli_put_members(out, ev, envelope);
+    cli_put_event_fields(out, result, NULL);
     fputc('\n', out);
 }
 
