@@ -79,6 +79,7 @@ struct api_handle {
     struct event *retry;        /* re-REGISTER after a failure */
     unsigned failures, auth_tries;
     struct api_handle *master;  /* helpers: the master */
+    unsigned nhelpers;          /* masters: how many */
     struct api_sub *subs;
     struct api_msg *msgs;
     struct api_handle *next;    /* all handles */
@@ -116,6 +117,7 @@ void api_emit_json(struct api_handle *h, json_t *payload);
 json_t *api_collect_headers(const struct api_handle *h, const sip_t *sip);
 const char *api_display(const char *d, char *buf, size_t len);
 void api_handle_destroy(struct api_handle *h);
+void api_detach_helpers(struct api_handle *master);
 void api_account_clear(struct api_account *a);
 const struct api_account *api_identity(const struct api_handle *h);
 nua_handle_t *api_nh_new(struct api_nh *n, struct api_handle *h,

@@ -65,14 +65,20 @@ api_reg_registrar(const struct api_account *a, char *buf, size_t len)
         snprintf(buf + strlen(buf), len - strlen(buf), ";transport=tcp");
 }
 
+/*
+ * nua_register() on the handle that holds the registration updates it
+ * (same Call-ID); a new handle is made only when there is none.  Dropping
+ * a registered handle would make nua send an un-REGISTER of the Contact
+ * we are about to register again.
+ */
 static int
 api_reg_send(struct api_handle *h, const char *authorization)
 {
     const struct api_account *a = &h->acct;
     char registrar[600], params[300], ttl[16];
 
-    api_nh_drop(&h->reg_nh);
-    if (api_nh_new(&h->reg_nh, h, api_reg_event, a->uri) == NULL)
+    if (h->reg_nh.nh == NULL &&
+        api_nh_new(&h->reg_nh, h, api_reg_event, a->uri) == NULL)
         return -ENOMEM;
     api_reg_registrar(a, registrar, sizeof(registrar));
     api_reg_contact_params(h, params, sizeof(params));
@@ -185,8 +191,12 @@ api_reg_authenticate(struct api_handle *h, const sip_t *sip)
     if (++h->auth_tries > API_MAX_AUTH)
         return -EACCES;
     if (h->acct.ha1) {
+        /* nua waits for nua_authenticate() on this handle, which takes
+         * passwords only: the answer goes on a new one.  Dropping this one
+         * un-REGISTERs nothing: that request would be challenged too. */
         if (api_ha1_authorization(h, sip, cred, sizeof(cred)) < 0)
             return -EINVAL;
+        api_nh_drop(&h->reg_nh);
         return api_reg_send(h, cred);
     }
     if (api_credentials(&h->acct, sip, cred, sizeof(cred)) < 0)
@@ -254,6 +264,7 @@ api_unreg_response(struct api_handle *h, const struct sip_event *ev)
 
     api_nh_drop(&h->reg_nh);
     h->reg = API_REG_UNREGISTERED;
+    api_detach_helpers(h);
     if (ev->status >= 300) {
         api_reg_failed(h, ev->status, ev->phrase, ev->sip);
         return;
@@ -508,6 +519,7 @@ api_reg_helper(struct ctl_request *req, struct api_handle *h,
         return;
     }
     h->master = m;
+    m->nhelpers++;
     h->reg = API_REG_DISABLED;
     json_decref(h->prefixes);
     h->prefixes = json_incref(r->prefixes);
@@ -534,12 +546,10 @@ api_reg_account(struct ctl_request *req, struct api_handle *h,
     a.master_id = mid;
     /* A refresh re-REGISTERs the same Contact: an un-REGISTER racing it
      * could remove the new binding, so the old handle is just dropped. */
-    if (r->refresh && (guest || !r->send_register))
+    if (!r->refresh || guest || !r->send_register)
         api_register_stop(h);
     else if (h->retry)
         evtimer_del(h->retry);
-    if (!r->refresh)
-        api_register_stop(h);
     api_account_clear(&h->acct);
     h->acct = a;
     h->has_acct = true;
@@ -604,6 +614,7 @@ api_req_unregister(void *arg, struct ctl_request *req)
     if (h == NULL)
         return;
     if (h->master) {            /* a helper only detaches */
+        h->master->nhelpers--;
         h->master = NULL;
         h->reg = API_REG_UNREGISTERED;
         api_reply(req, h, "unregistered", NULL);

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_header.h>
@@ -96,7 +97,9 @@ api_sub_response(struct api_sub *s, const struct sip_event *ev)
     }
     api_emit(h, ev->status < 300 ? "subscribe_succeeded" : "subscribe_failed",
              api_sub_result(s, ev), s->call_id);
-    if (ev->status >= 300 || s->ending)
+    /* After an un-SUBSCRIBE's 2xx the final NOTIFY is still to come:
+     * freeing now would make nua un-SUBSCRIBE again and answer it 481. */
+    if (ev->status >= 300)
         api_sub_free(h, s);
 }
 
@@ -122,18 +125,44 @@ api_sub_notify(struct api_sub *s, const struct sip_event *ev)
     api_emit(s->nh.h, "notify", f, s->call_id);
 }
 
+/* nua ended the subscription itself (a fetch without NOTIFY, a failed
+ * refresh): no message comes with it. */
+static void
+api_sub_lost(struct api_sub *s, const struct sip_event *ev)
+{
+    struct api_handle *h = s->nh.h;
+
+    api_emit(h, "subscribe_failed", json_pack("{s:i,s:s}", "code",
+                                              ev->status, "reason",
+                                              ev->phrase), s->call_id);
+    api_sub_free(h, s);
+}
+
+static bool
+api_sub_terminated(const sip_t *sip)
+{
+    return sip->sip_subscription_state &&
+           strcasecmp(sip->sip_subscription_state->ss_substate,
+                      "terminated") == 0;
+}
+
 static void
 api_sub_event(struct sip_owner *self, const struct sip_event *ev)
 {
     struct api_sub *s = (struct api_sub *)self;
 
-    if (ev->event == nua_i_notify) {
+    if (ev->event == nua_i_notify && ev->sip == NULL) {
+        api_sub_lost(s, ev);
+    } else if (ev->event == nua_i_notify) {
         api_sub_notify(s, ev);
-        return;
-    }
-    if ((ev->event == nua_r_subscribe || ev->event == nua_r_unsubscribe) &&
-        ev->status >= 200)
+        /* The notifier ended it: the same event and target may be
+         * subscribed again. */
+        if (api_sub_terminated(ev->sip))
+            api_sub_free(s->nh.h, s);
+    } else if ((ev->event == nua_r_subscribe ||
+                ev->event == nua_r_unsubscribe) && ev->status >= 200) {
         api_sub_response(s, ev);
+    }
 }
 
 static int
