@@ -199,6 +199,7 @@ api_handle_destroy(struct api_handle *h)
     api_detach_helpers(h);
     if (h->master)
         h->master->nhelpers--;
+    api_call_destroy(h);
     api_register_stop(h);
     api_subs_free(h);
     api_msgs_free(h);
@@ -667,6 +668,7 @@ api_register_requests(struct api *api)
         { "register", api_req_register }, { "unregister", api_req_unregister },
         { "message", api_req_message }, { "info", api_req_info },
         { "subscribe", api_req_subscribe },
+        { "call", api_req_call }, { "hangup", api_req_hangup },
         { "unsubscribe", api_req_unsubscribe },
     };
     int rc = 0;

@@ -24,6 +24,7 @@
 #define API_ERR_ALREADY_REGISTERED 445
 #define API_ERR_INVALID_ADDRESS   446
 #define API_ERR_WRONG_STATE       447
+#define API_ERR_MISSING_SDP       448
 #define API_ERR_LIBSOFIA          449
 #define API_ERR_HELPER            453
 #define API_ERR_NO_SUCH_HANDLE    459   /* Janus core: no such handle */
@@ -62,6 +63,7 @@ struct api_account {
 
 struct api_sub;
 struct api_msg;
+struct api_call;
 
 struct api_handle {
     struct api *api;
@@ -82,6 +84,7 @@ struct api_handle {
     unsigned nhelpers;          /* masters: how many */
     struct api_sub *subs;
     struct api_msg *msgs;
+    struct api_call *call;      /* the handle's call, or NULL */
     struct api_handle *next;    /* all handles */
 };
 
@@ -151,8 +154,24 @@ int api_route_request(void *owner, const struct sip_event *ev);
 int api_check_identity(struct ctl_request *req, const struct api_handle *h);
 void api_req_message(void *arg, struct ctl_request *req);
 void api_req_info(void *arg, struct ctl_request *req);
-void api_incoming_message(struct api_handle *h, const struct sip_event *ev);
-void api_incoming_info(struct api_handle *h, const struct sip_event *ev);
+/* Answer and report a MESSAGE / INFO; @destroy its nua handle when it was
+ * made for it (out of dialog), not when it is a call's. */
+void api_incoming_message(struct api_handle *h, const struct sip_event *ev,
+                          bool destroy);
+void api_incoming_info(struct api_handle *h, const struct sip_event *ev,
+                       bool destroy);
+void api_random_call_id(char *buf, size_t len);
+
+/* call.c */
+void api_req_call(void *arg, struct ctl_request *req);
+void api_req_hangup(void *arg, struct ctl_request *req);
+void api_call_destroy(struct api_handle *h);
+bool api_in_call(const struct api_handle *h);
+const char *api_call_id(const struct api_handle *h);
+void api_call_message(struct api_handle *h, const char *ctype,
+                      const char *content, const char *headers);
+void api_call_info(struct api_handle *h, const char *type,
+                   const char *content, const char *headers);
 void api_msgs_free(struct api_handle *h);
 
 /* subscribe.c */

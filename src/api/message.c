@@ -46,7 +46,7 @@ api_msgs_free(struct api_handle *h)
 }
 
 /* Janus makes 24 random characters when no call_id is given. */
-static void
+void
 api_random_call_id(char *buf, size_t len)
 {
     static const char abc[] = "abcdefghijklmnopqrstuvwxyz"
@@ -130,6 +130,15 @@ api_req_message(void *arg, struct ctl_request *req)
         api_get_uri(req, "uri", false, &uri) ||
         api_get_string(req, "call_id", false, &call_id))
         return;
+    if (uri == NULL && api_in_call(h)) {
+        if (api_get_headers(req, &headers) < 0)
+            return;
+        api_call_message(h, ctype ? ctype : "text/plain", content, headers);
+        free(headers);
+        api_reply(req, h, "messagesent", json_pack("{s:s}", "call_id",
+                                                   api_call_id(h)));
+        return;
+    }
     if (uri == NULL) {
         ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (not in a "
                         "call: an out-of-dialog MESSAGE needs uri)");
@@ -159,18 +168,27 @@ api_req_message(void *arg, struct ctl_request *req)
     free(headers);
 }
 
-/* INFO belongs to a call, and calls come with the API's second part. */
+/* INFO belongs to a call's dialog. */
 void
 api_req_info(void *arg, struct ctl_request *req)
 {
     struct api_handle *h = api_request_handle(arg, req);
     const char *type, *content;
+    char *headers = NULL;
 
     if (h == NULL || api_get_string(req, "type", true, &type) ||
         api_get_string(req, "content", true, &content))
         return;
-    ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (not in a call: "
-                    "INFO is sent in a call's dialog)");
+    if (!api_in_call(h)) {
+        ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (not in a "
+                        "call: INFO is sent in a call's dialog)");
+        return;
+    }
+    if (api_get_headers(req, &headers) < 0)
+        return;
+    api_call_info(h, type, content, headers);
+    free(headers);
+    api_reply(req, h, "infosent", NULL);
 }
 
 /* ---- incoming ---- */
@@ -194,58 +212,57 @@ api_incoming_fields(const struct api_handle *h, const sip_t *sip)
 
 /* Janus stays silent on a MESSAGE or INFO without type or body: the
  * sender hears why here. */
+static void
+api_answer(const struct sip_event *ev, int status, const char *phrase,
+           bool destroy)
+{
+    nua_respond(ev->nh, status, phrase, NUTAG_WITH_THIS(ev->nua), TAG_END());
+    if (destroy)
+        nua_handle_destroy(ev->nh);
+}
+
 static bool
-api_incoming_ok(const struct sip_event *ev)
+api_incoming_ok(const struct sip_event *ev, bool destroy)
 {
     const sip_t *sip = ev->sip;
 
     if (sip->sip_content_type && sip->sip_payload &&
         sip->sip_payload->pl_len > 0)
         return true;
-    nua_respond(ev->nh, 400, "Missing Body or Content-Type",
-                NUTAG_WITH_THIS(ev->nua), TAG_END());
-    nua_handle_destroy(ev->nh);
+    api_answer(ev, 400, "Missing Body or Content-Type", destroy);
     return false;
 }
 
-void
-api_incoming_message(struct api_handle *h, const struct sip_event *ev)
+/* MESSAGE and INFO alike; @key names the Content-Type field. */
+static void
+api_incoming(struct api_handle *h, const struct sip_event *ev, bool destroy,
+             const char *event, const char *key)
 {
     json_t *f;
 
-    if (!api_incoming_ok(ev))
+    if (!api_incoming_ok(ev, destroy))
         return;
     f = api_incoming_fields(h, ev->sip);
     if (f == NULL) {            /* not UTF-8: JSON cannot carry it */
-        nua_respond(ev->nh, 415, "Unsupported Media Type (not UTF-8)",
-                    NUTAG_WITH_THIS(ev->nua), TAG_END());
-        nua_handle_destroy(ev->nh);
+        api_answer(ev, 415, "Unsupported Media Type (not UTF-8)", destroy);
         return;
     }
-    json_object_set_new(f, "content_type",
-                        json_string(ev->sip->sip_content_type->c_type));
-    nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua), TAG_END());
-    nua_handle_destroy(ev->nh);
-    api_emit(h, "message", f, NULL);
+    json_object_set_new(f, key, json_string(ev->sip->sip_content_type->c_type));
+    api_answer(ev, SIP_200_OK, destroy);
+    /* Janus: the call's Call-ID when in a call, none otherwise. */
+    api_emit(h, event, f, destroy ? NULL : api_call_id(h));
 }
 
 void
-api_incoming_info(struct api_handle *h, const struct sip_event *ev)
+api_incoming_message(struct api_handle *h, const struct sip_event *ev,
+                     bool destroy)
 {
-    json_t *f;
+    api_incoming(h, ev, destroy, "message", "content_type");
+}
 
-    if (!api_incoming_ok(ev))
-        return;
-    f = api_incoming_fields(h, ev->sip);
-    if (f == NULL) {
-        nua_respond(ev->nh, 415, "Unsupported Media Type (not UTF-8)",
-                    NUTAG_WITH_THIS(ev->nua), TAG_END());
-        nua_handle_destroy(ev->nh);
-        return;
-    }
-    json_object_set_new(f, "type",
-                        json_string(ev->sip->sip_content_type->c_type));
-    nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua), TAG_END());
-    nua_handle_destroy(ev->nh);
-    api_emit(h, "info", f, NULL);
+void
+api_incoming_info(struct api_handle *h, const struct sip_event *ev,
+                  bool destroy)
+{
+    api_incoming(h, ev, destroy, "info", "type");
 }

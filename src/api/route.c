@@ -96,10 +96,10 @@ api_dispatch(struct api_handle *h, const struct sip_event *ev)
 {
     switch (ev->event) {
     case nua_i_message:
-        api_incoming_message(h, ev);
+        api_incoming_message(h, ev, true);
         break;
     case nua_i_info:
-        api_incoming_info(h, ev);
+        api_incoming_info(h, ev, true);
         break;
     case nua_i_notify:
         api_incoming_notify(h, ev);
