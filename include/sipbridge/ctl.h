@@ -63,6 +63,8 @@ int ctl_register(struct ctl *ctl, const char *request, ctl_request_cb cb,
                  void *arg);
 /** Be told when a client goes away (to drop its handles).  @return 0. */
 int ctl_on_close(struct ctl *ctl, ctl_close_cb cb, void *arg);
+/** Stop being told (an owner freed before the control socket). */
+void ctl_off_close(struct ctl *ctl, ctl_close_cb cb, void *arg);
 
 /* Answers; each takes ownership of @p data (may be NULL). */
 void ctl_reply_success(struct ctl_request *req, json_t *data);

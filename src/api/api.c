@@ -740,6 +740,9 @@ api_destroy(struct api *api)
         return;
     if (api->deps.sip)
         sip_route_set_fallback(api->deps.sip, NULL, NULL);
+    /* The control socket outlives us: its last closes must not find us. */
+    if (api->deps.ctl)
+        ctl_off_close(api->deps.ctl, api_on_close, api);
     while (api->handles)
         api_handle_destroy(api->handles);
     api_map_destroy(api->by_id);

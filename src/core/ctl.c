@@ -606,6 +606,19 @@ ctl_on_close(struct ctl *ctl, ctl_close_cb cb, void *arg)
     return 0;
 }
 
+void
+ctl_off_close(struct ctl *ctl, ctl_close_cb cb, void *arg)
+{
+    for (size_t i = 0; i < ctl->nhooks; i++) {
+        if (ctl->hooks[i].cb == cb && ctl->hooks[i].arg == arg) {
+            memmove(&ctl->hooks[i], &ctl->hooks[i + 1],
+                    (ctl->nhooks - i - 1) * sizeof(ctl->hooks[0]));
+            ctl->nhooks--;
+            return;
+        }
+    }
+}
+
 /* chmod and chgrp the socket file; @return 0 or -errno (logged). */
 static int
 ctl_apply_perms(const char *path, const struct cfg_control *cfg)
