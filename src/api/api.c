@@ -669,6 +669,14 @@ api_register_requests(struct api *api)
         { "message", api_req_message }, { "info", api_req_info },
         { "subscribe", api_req_subscribe },
         { "call", api_req_call }, { "hangup", api_req_hangup },
+        { "accept", api_req_accept }, { "decline", api_req_decline },
+        { "hold", api_req_hold }, { "unhold", api_req_hold },
+        { "dtmf_info", api_req_dtmf_info },
+        { "recording", api_req_unsupported },
+        { "keyframe", api_req_unsupported },
+        { "rtp_forward", api_req_unsupported },
+        { "stop_rtp_forward", api_req_unsupported },
+        { "listforwarders", api_req_unsupported },
         { "unsubscribe", api_req_unsubscribe },
     };
     int rc = 0;

@@ -166,6 +166,12 @@ void api_random_call_id(char *buf, size_t len);
 void api_req_call(void *arg, struct ctl_request *req);
 void api_req_hangup(void *arg, struct ctl_request *req);
 void api_call_destroy(struct api_handle *h);
+void api_call_incoming(struct api_handle *h, const struct sip_event *ev);
+void api_req_accept(void *arg, struct ctl_request *req);
+void api_req_decline(void *arg, struct ctl_request *req);
+void api_req_hold(void *arg, struct ctl_request *req);
+void api_req_dtmf_info(void *arg, struct ctl_request *req);
+void api_req_unsupported(void *arg, struct ctl_request *req);
 bool api_in_call(const struct api_handle *h);
 const char *api_call_id(const struct api_handle *h);
 void api_call_message(struct api_handle *h, const char *ctype,
@@ -179,6 +185,10 @@ void api_req_subscribe(void *arg, struct ctl_request *req);
 void api_req_unsubscribe(void *arg, struct ctl_request *req);
 void api_subs_free(struct api_handle *h);
 void api_incoming_notify(struct api_handle *h, const struct sip_event *ev);
+
+/* sdp.c: @sdp with every direction attribute set to @dir (added at
+ * session level when it has none) and the o= version raised; malloc'd. */
+char *api_sdp_direction(const char *sdp, const char *dir);
 
 /* map.c: string -> pointer */
 int api_map_create(struct api_map **out);

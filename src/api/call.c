@@ -2,8 +2,10 @@
  * call.c - the outgoing call of a handle, as far as part 1 of the API
  * needs it: call (INVITE with the application's SDP, which sipbridge
  * passes through untouched), hangup, and the in-dialog MESSAGE and INFO
- * that ride on the call's dialog.  Incoming calls, hold, transfers and the
- * rest come with part 2.
+ * that ride on the call's dialog; incoming calls (180 while the
+ * application decides, accept, decline, missed_call when busy, a
+ * no-answer timeout), remote re-INVITEs answered with the last local SDP,
+ * hold/unhold and DTMF by INFO.  Transfers and helpers' calls come later.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -19,15 +21,23 @@
 #include "sipbridge/log.h"
 #include "sipbridge/loop.h"
 
-enum api_call_state { API_CALL_INVITING, API_CALL_INCALL, API_CALL_CLOSING };
+enum api_call_state {
+    API_CALL_INVITING, API_CALL_INVITED, API_CALL_INCALL, API_CALL_CLOSING
+};
+
+/* How long an incoming call rings before it is answered 480 for the
+ * application. */
+#define API_NO_ANSWER_S 60
 
 struct api_call {
     struct api_nh nh;
     enum api_call_state state;
     char call_id[128];
-    bool authed, ended;
+    bool authed, ended, incoming, offerless, held;
     int last_status;
     char last_phrase[64];
+    char *local_sdp;            /* ours, for re-INVITEs and hold */
+    struct event *timer;        /* no-answer */
 };
 
 static void
@@ -38,6 +48,9 @@ api_call_free(struct api_handle *h)
     if (c == NULL)
         return;
     api_nh_drop(&c->nh);
+    if (c->timer)
+        event_free(c->timer);
+    free(c->local_sdp);
     free(c);
     h->call = NULL;
 }
@@ -52,6 +65,8 @@ api_call_destroy(struct api_handle *h)
         nua_handle_bind(c->nh.nh, NULL);
         if (c->state == API_CALL_INCALL)
             nua_bye(c->nh.nh, TAG_END());
+        else if (c->state == API_CALL_INVITED)
+            nua_respond(c->nh.nh, SIP_480_TEMPORARILY_UNAVAILABLE, TAG_END());
         else
             nua_cancel(c->nh.nh, TAG_END());
         nua_handle_destroy(c->nh.nh);
@@ -118,6 +133,10 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
     api_emit_json(h, p);
 }
 
+static void api_call_reinvite(struct api_handle *h,
+                              const struct sip_event *ev);
+static void api_call_acked(struct api_handle *h, const struct sip_event *ev);
+
 static void
 api_call_event(struct sip_owner *self, const struct sip_event *ev)
 {
@@ -149,8 +168,27 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
         snprintf(c->last_phrase, sizeof(c->last_phrase), "BYE");
         c->last_status = 200;
         break;
+    case nua_i_cancel:
+        snprintf(c->last_phrase, sizeof(c->last_phrase), "%s",
+                 "Request Terminated");
+        c->last_status = 487;
+        break;
+    case nua_i_invite:          /* a re-INVITE in our dialog */
+        api_call_reinvite(h, ev);
+        break;
+    case nua_i_ack:
+        api_call_acked(h, ev);
+        break;
+    case nua_r_info:
+        if (ev->status >= 300)
+            api_emit(h, "infodelivery", json_pack(
+                "{s:i,s:s}", "code", ev->status, "reason", ev->phrase),
+                c->call_id);
+        break;
     case nua_i_state:
         tl_gets(ev->tags, NUTAG_CALLSTATE_REF(st), TAG_END());
+        if (st == nua_callstate_ready && c->state == API_CALL_INVITED)
+            c->state = API_CALL_INCALL;
         if (st == nua_callstate_terminated) {
             if (!c->ended)
                 api_call_hangup_event(h, c->last_status ? c->last_status
@@ -163,6 +201,143 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
     default:
         break;
     }
+}
+
+/* ---- incoming calls ---- */
+
+static json_t *api_sdp_jsep(const char *sdp, const char *type);
+
+/* Janus reports an offer's SDES use: mandatory with RTP/SAVP only. */
+static const char *
+api_sdp_srtp(const char *sdp)
+{
+    if (sdp == NULL || strstr(sdp, "a=crypto:") == NULL)
+        return NULL;
+    return strstr(sdp, "RTP/AVP ") ? "sdes_optional" : "sdes_mandatory";
+}
+
+static void
+api_call_on_timer(evutil_socket_t fd, short what, void *arg)
+{
+    struct api_handle *h = arg;
+    struct api_call *c = h->call;
+
+    (void)fd;
+    (void)what;
+    if (c == NULL || c->state != API_CALL_INVITED)
+        return;
+    c->last_status = 480;
+    snprintf(c->last_phrase, sizeof(c->last_phrase), "No Answer");
+    c->state = API_CALL_CLOSING;
+    nua_respond(c->nh.nh, 480, "No Answer", TAG_END());
+    loop_kick(sip_loop(h->api->deps.sip));
+}
+
+/* A second INVITE while the handle is in a call (Janus: busy). */
+static void
+api_call_missed(struct api_handle *h, const struct sip_event *ev)
+{
+    const sip_from_t *f = ev->sip->sip_from;
+    char uri[512], display[256];
+
+    url_e(uri, sizeof(uri), f->a_url);
+    nua_respond(ev->nh, SIP_486_BUSY_HERE, NUTAG_WITH_THIS(ev->nua),
+                TAG_END());
+    nua_handle_destroy(ev->nh);
+    api_emit(h, "missed_call", json_pack(
+        "{s:s,s:s*,s:s}", "caller", uri, "displayname",
+        api_display(f->a_display, display, sizeof(display)), "callee",
+        h->acct.uri), ev->sip->sip_call_id->i_id);
+}
+
+void
+api_call_incoming(struct api_handle *h, const struct sip_event *ev)
+{
+    const sip_t *sip = ev->sip;
+    const char *sdp = sip->sip_payload && sip->sip_payload->pl_len
+                          ? sip->sip_payload->pl_data : NULL;
+    const sip_from_t *f = sip->sip_from;
+    struct timeval tv = { API_NO_ANSWER_S, 0 };
+    char uri[512], display[256];
+    struct api_call *c;
+    json_t *p, *hdrs;
+
+    if (h->call) {
+        api_call_missed(h, ev);
+        return;
+    }
+    if ((c = calloc(1, sizeof(*c))) == NULL) {
+        nua_respond(ev->nh, SIP_500_INTERNAL_SERVER_ERROR,
+                    NUTAG_WITH_THIS(ev->nua), TAG_END());
+        nua_handle_destroy(ev->nh);
+        return;
+    }
+    h->call = c;
+    c->state = API_CALL_INVITED;
+    c->incoming = true;
+    c->offerless = sdp == NULL;
+    c->nh.owner.event = api_call_event;
+    c->nh.h = h;
+    c->nh.nh = ev->nh;
+    nua_handle_bind(ev->nh, (nua_hmagic_t *)&c->nh.owner);
+    snprintf(c->call_id, sizeof(c->call_id), "%s", sip->sip_call_id->i_id);
+    /* 180 while the application decides, as Janus sends it. */
+    nua_respond(ev->nh, SIP_180_RINGING, NUTAG_WITH_THIS(ev->nua), TAG_END());
+    if ((c->timer = evtimer_new(h->api->base, api_call_on_timer, h)))
+        evtimer_add(c->timer, &tv);
+    url_e(uri, sizeof(uri), f->a_url);
+    p = json_pack("{s:s,s:{s:s,s:s,s:s*,s:s,s:s*}}", "sip", "event",
+                  "result", "event", "incomingcall", "username", uri,
+                  "displayname", api_display(f->a_display, display,
+                                             sizeof(display)),
+                  "callee", h->acct.uri ? h->acct.uri : "",
+                  "srtp", api_sdp_srtp(sdp));
+    json_object_set_new(json_object_get(p, "result"), "call_id",
+                        json_string(c->call_id));
+    if ((hdrs = api_collect_headers(h, sip)) != NULL)
+        json_object_set_new(json_object_get(p, "result"), "headers", hdrs);
+    if (sdp)
+        json_object_set_new(p, "jsep", api_sdp_jsep(sdp, "offer"));
+    json_object_set_new(p, "call_id", json_string(c->call_id));
+    api_emit_json(h, p);
+}
+
+static json_t *
+api_sdp_jsep(const char *sdp, const char *type)
+{
+    return json_pack("{s:s,s:s}", "type", type, "sdp", sdp);
+}
+
+/* An offerless INVITE accepted with our offer: the answer is in the ACK. */
+static void
+api_call_acked(struct api_handle *h, const struct sip_event *ev)
+{
+    struct api_call *c = h->call;
+    json_t *jsep = api_call_jsep(ev->sip, "answer"), *p;
+
+    if (!c->offerless || jsep == NULL) {
+        json_decref(jsep);
+        return;
+    }
+    c->offerless = false;
+    p = json_pack("{s:s,s:{s:s}}", "sip", "event", "result", "event",
+                  "accepted");
+    json_object_set_new(p, "call_id", json_string(c->call_id));
+    json_object_set_new(p, "jsep", jsep);
+    api_emit_json(h, p);
+}
+
+/* autoaccept_reinvites (Janus's default): answer with our last SDP. */
+static void
+api_call_reinvite(struct api_handle *h, const struct sip_event *ev)
+{
+    struct api_call *c = h->call;
+
+    nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua),
+                TAG_IF(c->local_sdp,
+                       SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+                TAG_IF(c->local_sdp, SIPTAG_PAYLOAD_STR(c->local_sdp)),
+                TAG_END());
 }
 
 /* ---- requests ---- */
@@ -197,6 +372,10 @@ api_call_start(struct api_handle *h, const char *uri, const char *sdp,
         return -ENOMEM;
     h->call = c;
     c->state = API_CALL_INVITING;
+    if ((c->local_sdp = strdup(sdp)) == NULL) {
+        api_call_free(h);
+        return -ENOMEM;
+    }
     if (call_id && call_id[0])
         snprintf(c->call_id, sizeof(c->call_id), "%s", call_id);
     else
@@ -256,6 +435,11 @@ api_req_hangup(void *arg, struct ctl_request *req)
                         "call)");
         return;
     }
+    if (c->state == API_CALL_INVITED) {
+        ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (an "
+                        "unanswered incoming call: use decline)");
+        return;
+    }
     if (c->state == API_CALL_INCALL)
         nua_bye(c->nh.nh, TAG_END());
     else
@@ -298,4 +482,165 @@ api_call_info(struct api_handle *h, const char *type, const char *content,
              SIPTAG_PAYLOAD_STR(content),
              TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
     loop_kick(sip_loop(h->api->deps.sip));
+}
+
+/* ---- incoming call requests ---- */
+
+/* The handle's call, in @state; NULL once answered with 447. */
+static struct api_call *
+api_req_call_in(struct ctl_request *req, struct api_handle *h,
+                enum api_call_state state, const char *what)
+{
+    struct api_call *c = h->call;
+
+    if (c && c->state == state)
+        return c;
+    ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (%s)", what);
+    return NULL;
+}
+
+/* jsep {type, sdp} of the wanted @type; 448 otherwise. */
+static const char *
+api_req_sdp(struct ctl_request *req, const char *want)
+{
+    json_t *jsep = json_object_get(req->msg, "jsep");
+    json_t *sdp = jsep ? json_object_get(jsep, "sdp") : NULL;
+    json_t *type = jsep ? json_object_get(jsep, "type") : NULL;
+
+    if (json_is_string(sdp) &&
+        strncmp(json_string_value(sdp), "v=0", 3) == 0 &&
+        (type == NULL || (json_is_string(type) &&
+                          strcmp(json_string_value(type), want) == 0)))
+        return json_string_value(sdp);
+    ctl_reply_error(req, API_ERR_MISSING_SDP, "Missing SDP (jsep with type "
+                    "\"%s\" and an sdp starting v=0)", want);
+    return NULL;
+}
+
+void
+api_req_accept(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    struct api_call *c;
+    const char *sdp;
+    char *headers = NULL;
+
+    if (h == NULL || !(c = api_req_call_in(req, h, API_CALL_INVITED,
+                                           "no incoming call to accept")) ||
+        !(sdp = api_req_sdp(req, c->offerless ? "offer" : "answer")) ||
+        api_get_headers(req, &headers) < 0)
+        return;
+    free(c->local_sdp);
+    c->local_sdp = strdup(sdp);
+    if (c->timer)
+        evtimer_del(c->timer);
+    nua_respond(c->nh.nh, SIP_200_OK,
+                SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                SIPTAG_PAYLOAD_STR(sdp),
+                TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    free(headers);
+    loop_kick(sip_loop(h->api->deps.sip));
+    api_reply(req, h, c->offerless ? "accepting" : "accepted", NULL);
+}
+
+void
+api_req_decline(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    struct api_call *c;
+    unsigned code = 603;
+    char *headers = NULL;
+
+    if (h == NULL || api_get_uint(req, "code", &code) < 0 ||
+        !(c = api_req_call_in(req, h, API_CALL_INVITED,
+                              "no incoming call to decline")) ||
+        api_get_headers(req, &headers) < 0)
+        return;
+    if (code < 400 || code > 699)   /* Janus: <= 399 becomes 486 */
+        code = code < 400 ? 486 : 603;
+    if (c->timer)
+        evtimer_del(c->timer);
+    c->state = API_CALL_CLOSING;
+    c->last_status = (int)code;
+    snprintf(c->last_phrase, sizeof(c->last_phrase), "Declined");
+    nua_respond(c->nh.nh, (int)code, sip_status_phrase((int)code)
+                ? sip_status_phrase((int)code) : "Declined",
+                TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    free(headers);
+    loop_kick(sip_loop(h->api->deps.sip));
+    api_reply(req, h, "declining", json_pack("{s:i,s:s}", "code", (int)code,
+                                             "call_id", c->call_id));
+}
+
+/* hold {direction} / unhold: a re-INVITE with our SDP's direction set. */
+void
+api_req_hold(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    bool hold = strcmp(req->name, "hold") == 0;
+    const char *dir = "sendonly";
+    struct api_call *c;
+    char *sdp;
+
+    if (h == NULL || api_get_string(req, "direction", false, &dir) < 0 ||
+        !(c = api_req_call_in(req, h, API_CALL_INCALL, "not in a call")))
+        return;
+    if (!hold || dir == NULL)
+        dir = hold ? "sendonly" : "sendrecv";
+    if (strcmp(dir, "sendonly") && strcmp(dir, "recvonly") &&
+        strcmp(dir, "inactive") && strcmp(dir, "sendrecv")) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element "
+                        "(direction should be sendonly, recvonly or "
+                        "inactive)");
+        return;
+    }
+    if (c->held != hold && c->local_sdp &&
+        (sdp = api_sdp_direction(c->local_sdp, dir)) != NULL) {
+        free(c->local_sdp);
+        c->local_sdp = sdp;
+        nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                   SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+        loop_kick(sip_loop(h->api->deps.sip));
+    }
+    c->held = hold;
+    api_reply(req, h, hold ? "holding" : "resuming", NULL);
+}
+
+/* INFO application/dtmf-relay, as Janus sends it. */
+void
+api_req_dtmf_info(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    const char *digit;
+    unsigned duration = 160;
+    char body[64];
+
+    if (h == NULL || api_get_string(req, "digit", true, &digit) < 0 ||
+        api_get_uint(req, "duration", &duration) < 0)
+        return;
+    if (strlen(digit) != 1 || !strchr("0123456789*#ABCDabcd", digit[0])) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element "
+                        "(digit should be one of 0-9, *, #, A-D)");
+        return;
+    }
+    if (!api_in_call(h)) {
+        ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (not in a "
+                        "call)");
+        return;
+    }
+    if (duration == 0 || duration > 5000)
+        duration = 160;
+    snprintf(body, sizeof(body), "Signal=%c\r\nDuration=%u\r\n", digit[0],
+             duration);
+    api_call_info(h, "application/dtmf-relay", body, NULL);
+    api_reply(req, h, "dtmfsent", NULL);
+}
+
+/* Janus's media requests: sipbridge does not anchor media. */
+void
+api_req_unsupported(void *arg, struct ctl_request *req)
+{
+    (void)arg;
+    ctl_reply_error(req, CTL_ERR_INVALID_REQUEST, "Unsupported request "
+                    "'%s': sipbridge does not handle media", req->name);
 }

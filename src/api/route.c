@@ -70,27 +70,6 @@ api_respond(const struct sip_event *ev, int status, const char *phrase)
     nua_handle_destroy(ev->nh);
 }
 
-/* Calls arrive with the second part of the API: until then the handle
- * hears of the INVITE and the caller gets 480. */
-static void
-api_incoming_invite(struct api_handle *h, const struct sip_event *ev)
-{
-    const sip_from_t *f = ev->sip->sip_from;
-    char uri[512], display[256];
-
-    url_e(uri, sizeof(uri), f->a_url);
-    api_emit(h, "incomingcall", json_pack(
-        "{s:s,s:s*,s:s,s:s}", "username", uri, "displayname",
-        api_display(f->a_display, display, sizeof(display)),
-        "callee", h->acct.uri, "call_id", ev->sip->sip_call_id->i_id),
-        ev->sip->sip_call_id->i_id);
-    nua_respond(ev->nh, 480, "Temporarily Unavailable",
-                NUTAG_WITH_THIS(ev->nua),
-                SIPTAG_WARNING_STR("399 sipbridge \"calls are not handled "
-                                   "by the SIP API yet\""), TAG_END());
-    nua_handle_destroy(ev->nh);
-}
-
 static void
 api_dispatch(struct api_handle *h, const struct sip_event *ev)
 {
@@ -105,7 +84,7 @@ api_dispatch(struct api_handle *h, const struct sip_event *ev)
         api_incoming_notify(h, ev);
         break;
     case nua_i_invite:
-        api_incoming_invite(h, ev);
+        api_call_incoming(h, ev);
         break;
     default:
         nua_respond(ev->nh, SIP_405_METHOD_NOT_ALLOWED,

@@ -1,0 +1,88 @@
+/*
+ * sdp.c - the one SDP edit the SIP API makes itself: a hold or unhold
+ * re-offer is the last local SDP with its direction attributes set and
+ * the o= session version raised (RFC 3264 section 8).  The rest of the
+ * SDP is the application's and passes untouched, so this works on lines
+ * rather than through sofia's SDP printer, which would reformat it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api_int.h"
+
+static bool
+api_sdp_is_direction(const char *line, size_t len)
+{
+    static const char *const dirs[] = { "a=sendrecv", "a=sendonly",
+                                        "a=recvonly", "a=inactive" };
+
+    for (size_t i = 0; i < 4; i++)
+        if (len == strlen(dirs[i]) && strncmp(line, dirs[i], len) == 0)
+            return true;
+    return false;
+}
+
+/* "o=user id version ..." with version + 1; @return 0 or -1. */
+static int
+api_sdp_origin(const char *line, size_t len, char *out, size_t outlen)
+{
+    const char *p = line, *end = line + len, *v;
+    unsigned long long ver;
+    char *stop;
+    int spaces = 0;
+
+    while (p < end && spaces < 2)
+        spaces += *p++ == ' ';
+    if (spaces < 2)
+        return -1;
+    v = p;
+    ver = strtoull(v, &stop, 10);
+    if (stop == v || stop > end)
+        return -1;
+    snprintf(out, outlen, "%.*s%llu%.*s", (int)(v - line), line, ver + 1,
+             (int)(end - stop), stop);
+    return 0;
+}
+
+char *
+api_sdp_direction(const char *sdp, const char *dir)
+{
+    size_t cap = strlen(sdp) + 64 * 8 + 64, n = 0;
+    char *out = malloc(cap), origin[512];
+    bool set = false;
+    const char *p = sdp;
+
+    if (out == NULL)
+        return NULL;
+    while (*p) {
+        size_t len = strcspn(p, "\r\n");
+        const char *line = p;
+
+        p += len;
+        p += strspn(p, "\r\n") > 2 ? 2 : strspn(p, "\r\n");
+        if (api_sdp_is_direction(line, len)) {
+            n += (size_t)snprintf(out + n, cap - n, "a=%s\r\n", dir);
+            set = true;
+        } else if (len > 2 && strncmp(line, "o=", 2) == 0 &&
+                   api_sdp_origin(line, len, origin, sizeof(origin)) == 0) {
+            n += (size_t)snprintf(out + n, cap - n, "%s\r\n", origin);
+        } else {
+            n += (size_t)snprintf(out + n, cap - n, "%.*s\r\n", (int)len,
+                                  line);
+        }
+        if (n >= cap - 64) {
+            free(out);
+            return NULL;
+        }
+        if (!set && len > 2 && strncmp(line, "t=", 2) == 0 &&
+            strstr(sdp, "a=sendrecv") == NULL &&
+            strstr(sdp, "a=sendonly") == NULL &&
+            strstr(sdp, "a=recvonly") == NULL &&
+            strstr(sdp, "a=inactive") == NULL) {
+            n += (size_t)snprintf(out + n, cap - n, "a=%s\r\n", dir);
+            set = true;
+        }
+    }
+    return out;
+}

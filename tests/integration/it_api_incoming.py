@@ -1,0 +1,154 @@
+"""Incoming calls through the SIP API: incomingcall with the caller's offer,
+accept with the application's answer (passed through), decline, a second
+call while busy (486 + missed_call), in-dialog MESSAGE, DTMF by INFO, hold
+as a re-INVITE with the direction changed, the caller's BYE; and the
+requests that need a call refused without one."""
+import threading
+import time
+
+import chatsip
+import sbtest
+from sbtest import Daemon, bounded
+
+CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
+        "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
+        "[api]\ntype=api\ntrunk=asterisk\n")
+ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
+          "t=0 0\r\nm=audio 31000 RTP/AVP 0\r\na=sendrecv\r\n")
+
+
+def event(c, h, name, timeout=10):
+    end = time.monotonic() + bounded(timeout)
+    while time.monotonic() < end:
+        m = c.read_line()
+        if m.get("handle_id") == h and m.get("result", {}).get("event") == name:
+            return m
+    raise AssertionError("no %s event" % name)
+
+
+class Incoming(sbtest.unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.d = Daemon(extra=CONF)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.d.cleanup()
+
+    def setUp(self):
+        self.c = self.d.client()
+        self.addCleanup(self.c.close)
+        self.h = self.c.request({"request": "create"})["data"]["handle_id"]
+        self.user = "carol%d" % self.h
+        r = self.c.request({"request": "register", "handle_id": self.h, "type": "guest",
+                            "username": "sip:%s@example.com" % self.user})
+        self.assertEqual(r["response"], "success", r)
+
+    def ua(self):
+        ua = chatsip.UA(self.d.port, user="alice", display="Alice A")
+        self.addCleanup(ua.close)
+        return ua
+
+    def invite(self, ua):
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", ua.invite(self.user)))
+        t.start()
+        self.addCleanup(t.join, bounded(15))
+        return t, out
+
+    def test_accept_message_dtmf_hold_and_remote_bye(self):
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)
+        ev = event(c, h, "incomingcall")
+        res = ev["result"]
+        self.assertEqual(res["displayname"], "Alice A", ev)
+        self.assertIn("sip:alice@127.0.0.1", res["username"])
+        self.assertEqual(res["callee"], "sip:%s@example.com" % self.user)
+        self.assertEqual(ev["jsep"]["type"], "offer")
+        self.assertEqual(ev["call_id"], res["call_id"])
+        call_id = ev["call_id"]
+        r = c.request({"request": "accept", "handle_id": h,
+                       "jsep": {"type": "answer", "sdp": ANSWER}})
+        self.assertEqual(r["data"]["result"], {"event": "accepted"}, r)
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 200)
+        self.assertIn(b"m=audio 31000 RTP/AVP 0", out["r"].body)   # untouched
+        # The caller's MESSAGE in the dialog: an event with the call's Call-ID.
+        r = ua.message("hi in call")
+        self.assertEqual(r.status, 200)
+        ev = event(c, h, "message")
+        self.assertEqual((ev["result"]["content"], ev["call_id"]), ("hi in call", call_id))
+        # DTMF by INFO application/dtmf-relay.
+        r = c.request({"request": "dtmf_info", "handle_id": h, "digit": "5", "duration": 200})
+        self.assertEqual(r["data"]["result"], {"event": "dtmfsent"}, r)
+        info = ua.wait_requests(1, "INFO")[0]
+        self.assertEqual(info.hdr("content-type"), "application/dtmf-relay")
+        self.assertEqual(info.body, b"Signal=5\r\nDuration=200\r\n")
+        # Hold: a re-INVITE with our SDP set to sendonly and a new o= version.
+        r = c.request({"request": "hold", "handle_id": h})
+        self.assertEqual(r["data"]["result"], {"event": "holding"}, r)
+        reinv = ua.wait_requests(1, "INVITE")[0]
+        self.assertIn(b"a=sendonly", reinv.body)
+        self.assertNotIn(b"a=sendrecv", reinv.body)
+        self.assertIn(b"o=carol 7 8 IN IP4", reinv.body)
+        # The caller hangs up: hangup event.
+        self.assertEqual(ua.bye().status, 200)
+        ev = event(c, h, "hangup")
+        self.assertEqual((ev["call_id"], ev["result"]["code"]), (call_id, 200), ev)
+        self.assertEqual(c.request({"request": "hangup", "handle_id": h})["error_code"], 447)
+
+    def test_decline(self):
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)
+        event(c, h, "incomingcall")
+        self.assertEqual(c.request({"request": "hangup", "handle_id": h})["error_code"], 447)
+        r = c.request({"request": "decline", "handle_id": h, "code": 486})
+        self.assertEqual(r["data"]["result"]["event"], "declining", r)
+        self.assertEqual(r["data"]["result"]["code"], 486)
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 486)
+        ev = event(c, h, "hangup")
+        self.assertEqual(ev["result"]["code"], 486, ev)
+
+    def test_missed_call_when_busy(self):
+        c, h = self.c, self.h
+        ua1 = self.ua()
+        t1, out1 = self.invite(ua1)
+        event(c, h, "incomingcall")
+        ua2 = chatsip.UA(self.d.port, user="bob")
+        self.addCleanup(ua2.close)
+        r = ua2.invite(self.user)
+        self.assertEqual(r.status, 486)
+        ev = event(c, h, "missed_call")
+        self.assertIn("sip:bob@127.0.0.1", ev["result"]["caller"])
+        c.request({"request": "decline", "handle_id": h})
+        t1.join(bounded(10))
+        self.assertEqual(out1["r"].status, 603)       # Janus's default decline
+
+    def test_requests_without_a_call(self):
+        c, h = self.c, self.h
+        for req, code in (("accept", 447), ("decline", 447), ("hangup", 447),
+                          ("hold", 447), ("unhold", 447), ("recording", 442),
+                          ("rtp_forward", 442)):
+            r = c.request({"request": req, "handle_id": h,
+                           "jsep": {"type": "answer", "sdp": ANSWER}})
+            self.assertEqual(r.get("error_code"), code, (req, r))
+        r = c.request({"request": "dtmf_info", "handle_id": h, "digit": "5"})
+        self.assertEqual(r["error_code"], 447)
+        r = c.request({"request": "dtmf_info", "handle_id": h, "digit": "55"})
+        self.assertEqual(r["error_code"], 444)
+        # An incoming call accepted without jsep: 448, and the handle goes on.
+        ua = self.ua()
+        t, out = self.invite(ua)
+        event(c, h, "incomingcall")
+        self.assertEqual(c.request({"request": "accept", "handle_id": h})["error_code"], 448)
+        c.request({"request": "decline", "handle_id": h, "code": 200})
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 486)        # <= 399 becomes 486
+
+
+if __name__ == "__main__":
+    sbtest.main()
