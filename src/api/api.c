@@ -671,7 +671,7 @@ api_register_requests(struct api *api)
         { "call", api_req_call }, { "hangup", api_req_hangup },
         { "accept", api_req_accept }, { "decline", api_req_decline },
         { "hold", api_req_hold }, { "unhold", api_req_hold },
-        { "dtmf_info", api_req_dtmf_info },
+        { "dtmf_info", api_req_dtmf_info }, { "update", api_req_update },
         { "recording", api_req_unsupported },
         { "keyframe", api_req_unsupported },
         { "rtp_forward", api_req_unsupported },

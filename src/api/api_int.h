@@ -170,6 +170,7 @@ void api_call_incoming(struct api_handle *h, const struct sip_event *ev);
 void api_req_accept(void *arg, struct ctl_request *req);
 void api_req_decline(void *arg, struct ctl_request *req);
 void api_req_hold(void *arg, struct ctl_request *req);
+void api_req_update(void *arg, struct ctl_request *req);
 void api_req_dtmf_info(void *arg, struct ctl_request *req);
 void api_req_unsupported(void *arg, struct ctl_request *req);
 bool api_in_call(const struct api_handle *h);

@@ -34,6 +34,9 @@ struct api_call {
     enum api_call_state state;
     char call_id[128];
     bool authed, ended, incoming, offerless, held;
+    bool manual_reinvites;      /* autoaccept_reinvites:false */
+    bool reinvited;             /* a re-INVITE waits for `update` */
+    bool quiet_reinvite;        /* our hold's 200 is not reported */
     int last_status;
     char last_phrase[64];
     char *local_sdp;            /* ours, for re-INVITEs and hold */
@@ -124,6 +127,11 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
     }
     if (ev->status >= 200)
         c->state = API_CALL_INCALL;
+    if (ev->status >= 200 && c->quiet_reinvite) {
+        c->quiet_reinvite = false;      /* Janus reports no hold result */
+        json_decref(jsep);
+        return;
+    }
     p = json_pack("{s:s,s:{s:s}}", "sip", "event", "result", "event",
                   ev->status >= 200 ? "accepted" : jsep ? "progress"
                                                         : "ringing");
@@ -327,12 +335,24 @@ api_call_acked(struct api_handle *h, const struct sip_event *ev)
     api_emit_json(h, p);
 }
 
-/* autoaccept_reinvites (Janus's default): answer with our last SDP. */
+/* autoaccept_reinvites (Janus's default): answer with our last SDP;
+ * without it the application answers with `update`. */
 static void
 api_call_reinvite(struct api_handle *h, const struct sip_event *ev)
 {
     struct api_call *c = h->call;
+    json_t *p, *jsep;
 
+    if (c->manual_reinvites) {
+        c->reinvited = true;
+        p = json_pack("{s:s,s:{s:s,s:s}}", "sip", "event", "result", "event",
+                      "updatingcall", "call_id", c->call_id);
+        if ((jsep = api_call_jsep(ev->sip, "offer")) != NULL)
+            json_object_set_new(p, "jsep", jsep);
+        json_object_set_new(p, "call_id", json_string(c->call_id));
+        api_emit_json(h, p);
+        return;
+    }
     nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua),
                 TAG_IF(c->local_sdp,
                        SIPTAG_CONTENT_TYPE_STR("application/sdp")),
@@ -400,9 +420,11 @@ api_req_call(void *arg, struct ctl_request *req)
     struct api_handle *h = api_request_handle(arg, req);
     const char *uri, *sdp, *call_id;
     char *headers = NULL;
+    bool autoaccept = true;
 
     if (h == NULL || api_get_uri(req, "uri", true, &uri) ||
         api_get_string(req, "call_id", false, &call_id) ||
+        api_get_bool(req, "autoaccept_reinvites", &autoaccept) ||
         api_check_identity(req, h) < 0)
         return;
     if (h->call) {
@@ -413,11 +435,13 @@ api_req_call(void *arg, struct ctl_request *req)
     if ((sdp = api_req_offer(req)) == NULL ||
         api_get_headers(req, &headers) < 0)
         return;
-    if (api_call_start(h, uri, sdp, call_id, headers) < 0)
+    if (api_call_start(h, uri, sdp, call_id, headers) < 0) {
         ctl_reply_error(req, API_ERR_LIBSOFIA, "Invalid NUA Handle");
-    else
+    } else {
+        h->call->manual_reinvites = !autoaccept;
         api_reply(req, h, "calling", json_pack("{s:s}", "call_id",
                                                h->call->call_id));
+    }
     free(headers);
 }
 
@@ -524,14 +548,17 @@ api_req_accept(void *arg, struct ctl_request *req)
     struct api_call *c;
     const char *sdp;
     char *headers = NULL;
+    bool autoaccept = true;
 
-    if (h == NULL || !(c = api_req_call_in(req, h, API_CALL_INVITED,
-                                           "no incoming call to accept")) ||
+    if (h == NULL || api_get_bool(req, "autoaccept_reinvites", &autoaccept) ||
+        !(c = api_req_call_in(req, h, API_CALL_INVITED,
+                              "no incoming call to accept")) ||
         !(sdp = api_req_sdp(req, c->offerless ? "offer" : "answer")) ||
         api_get_headers(req, &headers) < 0)
         return;
     free(c->local_sdp);
     c->local_sdp = strdup(sdp);
+    c->manual_reinvites = !autoaccept;
     if (c->timer)
         evtimer_del(c->timer);
     nua_respond(c->nh.nh, SIP_200_OK,
@@ -598,6 +625,7 @@ api_req_hold(void *arg, struct ctl_request *req)
         (sdp = api_sdp_direction(c->local_sdp, dir)) != NULL) {
         free(c->local_sdp);
         c->local_sdp = sdp;
+        c->quiet_reinvite = true;
         nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
         loop_kick(sip_loop(h->api->deps.sip));
@@ -643,4 +671,35 @@ api_req_unsupported(void *arg, struct ctl_request *req)
     (void)arg;
     ctl_reply_error(req, CTL_ERR_INVALID_REQUEST, "Unsupported request "
                     "'%s': sipbridge does not handle media", req->name);
+}
+
+/* update: a new offer (re-INVITE → updating, then accepted with the
+ * answer), or the answer to a re-INVITE the application was asked about
+ * (updatingcall → 200 → updated). */
+void
+api_req_update(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    struct api_call *c;
+    const char *sdp;
+
+    if (h == NULL || !(c = api_req_call_in(req, h, API_CALL_INCALL,
+                                           "not in a call")) ||
+        !(sdp = api_req_sdp(req, c->reinvited ? "answer" : "offer")))
+        return;
+    bool answer = c->reinvited;
+
+    free(c->local_sdp);
+    c->local_sdp = strdup(sdp);
+    if (answer) {
+        c->reinvited = false;
+        nua_respond(c->nh.nh, SIP_200_OK,
+                    SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+    } else {
+        nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                   SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+    }
+    loop_kick(sip_loop(h->api->deps.sip));
+    api_reply(req, h, answer ? "updated" : "updating", NULL);
 }

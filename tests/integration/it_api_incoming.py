@@ -99,6 +99,42 @@ class Incoming(sbtest.unittest.TestCase):
         self.assertEqual((ev["call_id"], ev["result"]["code"]), (call_id, 200), ev)
         self.assertEqual(c.request({"request": "hangup", "handle_id": h})["error_code"], 447)
 
+    def test_reinvite_answered_by_the_application_and_update(self):
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)
+        event(c, h, "incomingcall")
+        r = c.request({"request": "accept", "handle_id": h, "autoaccept_reinvites": False,
+                       "jsep": {"type": "answer", "sdp": ANSWER}})
+        self.assertEqual(r["data"]["result"], {"event": "accepted"}, r)
+        t.join(bounded(10))
+        # The caller's re-INVITE: updatingcall with its offer; the
+        # application's update answers it.
+        res = {}
+        t2 = threading.Thread(target=lambda: res.setdefault(
+            "r", ua.reinvite(chatsip.PLAIN_SDP.replace(b"o=", b"o=") if isinstance(
+                chatsip.PLAIN_SDP, bytes) else chatsip.PLAIN_SDP)))
+        t2.start()
+        ev = event(c, h, "updatingcall")
+        self.assertEqual(ev["jsep"]["type"], "offer")
+        new_answer = ANSWER.replace("31000", "31002").replace(" 7 7 ", " 7 8 ")
+        r = c.request({"request": "update", "handle_id": h,
+                       "jsep": {"type": "answer", "sdp": new_answer}})
+        self.assertEqual(r["data"]["result"], {"event": "updated"}, r)
+        t2.join(bounded(10))
+        self.assertEqual(res["r"].status, 200)
+        self.assertIn(b"m=audio 31002", res["r"].body)
+        # The application's own new offer: a re-INVITE carrying it.
+        offer = ANSWER.replace("31000", "31004").replace(" 7 7 ", " 7 9 ")
+        r = c.request({"request": "update", "handle_id": h,
+                       "jsep": {"type": "offer", "sdp": offer}})
+        self.assertEqual(r["data"]["result"], {"event": "updating"}, r)
+        reinv = ua.wait_requests(1, "INVITE")[0]
+        self.assertIn(b"m=audio 31004", reinv.body)
+        self.assertEqual(c.request({"request": "update", "handle_id": h})["error_code"], 448)
+        ua.bye()
+        event(c, h, "hangup")
+
     def test_decline(self):
         c, h = self.c, self.h
         ua = self.ua()
