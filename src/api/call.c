@@ -255,7 +255,20 @@ api_call_missed(struct api_handle *h, const struct sip_event *ev)
     api_emit(h, "missed_call", json_pack(
         "{s:s,s:s*,s:s}", "caller", uri, "displayname",
         api_display(f->a_display, display, sizeof(display)), "callee",
-        h->acct.uri), ev->sip->sip_call_id->i_id);
+        api_identity(h) ? api_identity(h)->uri : ""),
+        ev->sip->sip_call_id->i_id);
+}
+
+/* A busy master's call goes to its first idle helper (Janus's model). */
+static struct api_handle *
+api_call_free_helper(struct api_handle *master)
+{
+    if (master->nhelpers == 0)
+        return NULL;
+    for (struct api_handle *x = master->api->handles; x; x = x->next)
+        if (x->master == master && x->call == NULL && x->client != 0)
+            return x;
+    return NULL;
 }
 
 void
@@ -270,6 +283,8 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
     struct api_call *c;
     json_t *p, *hdrs;
 
+    if (h->call && api_call_free_helper(h) != NULL)
+        h = api_call_free_helper(h);
     if (h->call) {
         api_call_missed(h, ev);
         return;
@@ -298,7 +313,7 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
                   "result", "event", "incomingcall", "username", uri,
                   "displayname", api_display(f->a_display, display,
                                              sizeof(display)),
-                  "callee", h->acct.uri ? h->acct.uri : "",
+                  "callee", api_identity(h) ? api_identity(h)->uri : "",
                   "srtp", api_sdp_srtp(sdp));
     json_object_set_new(json_object_get(p, "result"), "call_id",
                         json_string(c->call_id));

@@ -164,6 +164,43 @@ class Incoming(sbtest.unittest.TestCase):
         t1.join(bounded(10))
         self.assertEqual(out1["r"].status, 603)       # Janus's default decline
 
+    def test_busy_master_offers_the_call_to_a_helper(self):
+        c, h = self.c, self.h
+        r = c.request({"request": "list_handles"})
+        mid = [x for x in r["data"]["handles"] if x["handle_id"] == h][0]["master_id"]
+        h2 = c.request({"request": "create"})["data"]["handle_id"]
+        r = c.request({"request": "register", "handle_id": h2, "type": "helper",
+                       "master_id": mid, "username": "sip:ignored@example.com"})
+        self.assertEqual(r["data"]["result"]["event"], "registered", r)
+        ua1 = self.ua()
+        t1, out1 = self.invite(ua1)
+        event(c, h, "incomingcall")
+        c.request({"request": "accept", "handle_id": h,
+                   "jsep": {"type": "answer", "sdp": ANSWER}})
+        t1.join(bounded(10))
+        self.assertEqual(out1["r"].status, 200)
+        # The master is in a call: the second call goes to the helper, which
+        # can take it: two simultaneous calls on one account.
+        ua2 = chatsip.UA(self.d.port, user="bob")
+        self.addCleanup(ua2.close)
+        out2 = {}
+        t2 = threading.Thread(target=lambda: out2.setdefault("r", ua2.invite(self.user)))
+        t2.start()
+        ev = event(c, h2, "incomingcall")
+        self.assertEqual(ev["result"]["callee"], "sip:%s@example.com" % self.user)
+        c.request({"request": "accept", "handle_id": h2,
+                   "jsep": {"type": "answer", "sdp": ANSWER}})
+        t2.join(bounded(10))
+        self.assertEqual(out2["r"].status, 200)
+        # A third caller finds both busy: 486 and missed_call on the master.
+        ua3 = chatsip.UA(self.d.port, user="eve")
+        self.addCleanup(ua3.close)
+        self.assertEqual(ua3.invite(self.user).status, 486)
+        event(c, h, "missed_call")
+        for ua, hh in ((ua1, h), (ua2, h2)):
+            ua.bye()
+            event(c, hh, "hangup")
+
     def test_requests_without_a_call(self):
         c, h = self.c, self.h
         for req, code in (("accept", 447), ("decline", 447), ("hangup", 447),
