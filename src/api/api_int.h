@@ -26,6 +26,7 @@
 #define API_ERR_WRONG_STATE       447
 #define API_ERR_MISSING_SDP       448
 #define API_ERR_LIBSOFIA          449
+#define API_ERR_TOO_STRICT        452
 #define API_ERR_HELPER            453
 #define API_ERR_NO_SUCH_HANDLE    459   /* Janus core: no such handle */
 
@@ -90,6 +91,7 @@ struct api_handle {
 
 struct api_cfg {
     unsigned grace_s;           /* handle_grace */
+    unsigned no_answer_s;       /* no_answer_timeout */
     unsigned retry_min_ms, retry_max_ms;
     char **trunks;              /* endpoint names */
     size_t ntrunks;

@@ -25,10 +25,6 @@ enum api_call_state {
     API_CALL_INVITING, API_CALL_INVITED, API_CALL_INCALL, API_CALL_CLOSING
 };
 
-/* How long an incoming call rings before it is answered 480 for the
- * application. */
-#define API_NO_ANSWER_S 60
-
 struct api_call {
     struct api_nh nh;
     enum api_call_state state;
@@ -37,6 +33,7 @@ struct api_call {
     bool manual_reinvites;      /* autoaccept_reinvites:false */
     bool reinvited;             /* a re-INVITE waits for `update` */
     bool quiet_reinvite;        /* our hold's 200 is not reported */
+    const char *offer_srtp;     /* an incoming offer's SDES use, or NULL */
     int last_status;
     char last_phrase[64];
     char *local_sdp;            /* ours, for re-INVITEs and hold */
@@ -278,7 +275,7 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
     const char *sdp = sip->sip_payload && sip->sip_payload->pl_len
                           ? sip->sip_payload->pl_data : NULL;
     const sip_from_t *f = sip->sip_from;
-    struct timeval tv = { API_NO_ANSWER_S, 0 };
+    struct timeval tv = { h->api->cfg.no_answer_s, 0 };
     char uri[512], display[256];
     struct api_call *c;
     json_t *p, *hdrs;
@@ -299,6 +296,7 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
     c->state = API_CALL_INVITED;
     c->incoming = true;
     c->offerless = sdp == NULL;
+    c->offer_srtp = api_sdp_srtp(sdp);
     c->nh.owner.event = api_call_event;
     c->nh.h = h;
     c->nh.nh = ev->nh;
@@ -429,6 +427,47 @@ api_call_start(struct api_handle *h, const char *uri, const char *sdp,
     return 0;
 }
 
+/*
+ * srtp / srtp_profile (Janus's SDES options).  sipbridge does not touch
+ * media, so they are checks of the application's SDP: SDES needs
+ * a=crypto, sdes_mandatory RTP/SAVP, a profile one of its a=crypto suites.
+ * @return 0, or -1 answered.
+ */
+static int
+api_req_srtp(struct ctl_request *req, const char *sdp, const char **srtp)
+{
+    const char *profile;
+
+    if (api_get_string(req, "srtp", false, srtp) < 0 ||
+        api_get_string(req, "srtp_profile", false, &profile) < 0)
+        return -1;
+    if (*srtp && strcmp(*srtp, "sdes_optional") &&
+        strcmp(*srtp, "sdes_mandatory")) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element (srtp "
+                        "should be sdes_optional or sdes_mandatory)");
+        return -1;
+    }
+    if (profile && strcmp(profile, "AES_CM_128_HMAC_SHA1_32") &&
+        strcmp(profile, "AES_CM_128_HMAC_SHA1_80")) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element "
+                        "(srtp_profile should be AES_CM_128_HMAC_SHA1_32 or "
+                        "AES_CM_128_HMAC_SHA1_80)");
+        return -1;
+    }
+    if (*srtp && (strstr(sdp, "a=crypto:") == NULL ||
+                  (strcmp(*srtp, "sdes_mandatory") == 0 &&
+                   strstr(sdp, "RTP/SAVP") == NULL) ||
+                  (profile && strstr(sdp, profile) == NULL))) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element (srtp "
+                        "%s%s%s: the jsep SDP has no matching a=crypto%s)",
+                        *srtp, profile ? " " : "", profile ? profile : "",
+                        strcmp(*srtp, "sdes_mandatory") == 0
+                            ? " on RTP/SAVP" : "");
+        return -1;
+    }
+    return 0;
+}
+
 void
 api_req_call(void *arg, struct ctl_request *req)
 {
@@ -447,7 +486,10 @@ api_req_call(void *arg, struct ctl_request *req)
                         "a call)");
         return;
     }
+    const char *srtp;
+
     if ((sdp = api_req_offer(req)) == NULL ||
+        api_req_srtp(req, sdp, &srtp) < 0 ||
         api_get_headers(req, &headers) < 0)
         return;
     if (api_call_start(h, uri, sdp, call_id, headers) < 0) {
@@ -561,7 +603,7 @@ api_req_accept(void *arg, struct ctl_request *req)
 {
     struct api_handle *h = api_request_handle(arg, req);
     struct api_call *c;
-    const char *sdp;
+    const char *sdp, *srtp;
     char *headers = NULL;
     bool autoaccept = true;
 
@@ -569,7 +611,16 @@ api_req_accept(void *arg, struct ctl_request *req)
         !(c = api_req_call_in(req, h, API_CALL_INVITED,
                               "no incoming call to accept")) ||
         !(sdp = api_req_sdp(req, c->offerless ? "offer" : "answer")) ||
-        api_get_headers(req, &headers) < 0)
+        api_req_srtp(req, sdp, &srtp) < 0)
+        return;
+    /* Janus's TOO_STRICT: SDES demanded, the caller offered none. */
+    if (srtp && strcmp(srtp, "sdes_mandatory") == 0 && !c->offerless &&
+        c->offer_srtp == NULL) {
+        ctl_reply_error(req, API_ERR_TOO_STRICT, "Too strict (sdes_mandatory,"
+                        " but the caller offered no SRTP)");
+        return;
+    }
+    if (api_get_headers(req, &headers) < 0)
         return;
     free(c->local_sdp);
     c->local_sdp = strdup(sdp);

@@ -88,6 +88,11 @@ class CallDialog(sbtest.unittest.TestCase):
         self.assertEqual(c.request(dict(base, jsep={"type": "answer", "sdp": SDP}))
                          ["error_code"], 448)
         self.assertEqual(c.request(dict(base, uri="bob"))["error_code"], 446)
+        # srtp is a check of the application's SDP: no a=crypto, 444.
+        self.assertEqual(c.request(dict(base, srtp="sdes_optional",
+                                        jsep={"type": "offer", "sdp": SDP}))["error_code"], 444)
+        self.assertEqual(c.request(dict(base, srtp_profile="ROT13",
+                                        jsep={"type": "offer", "sdp": SDP}))["error_code"], 444)
         self.assertEqual(c.request(dict(base, jsep={"type": "offer", "sdp": SDP}))
                          ["response"], "success")
         self.assertEqual(c.request(dict(base, jsep={"type": "offer", "sdp": SDP}))

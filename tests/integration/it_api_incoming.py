@@ -12,7 +12,7 @@ from sbtest import Daemon, bounded
 
 CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
         "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
-        "[api]\ntype=api\ntrunk=asterisk\n")
+        "[api]\ntype=api\ntrunk=asterisk\nno_answer_timeout=2\n")
 ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
           "t=0 0\r\nm=audio 31000 RTP/AVP 0\r\na=sendrecv\r\n")
 
@@ -200,6 +200,33 @@ class Incoming(sbtest.unittest.TestCase):
         for ua, hh in ((ua1, h), (ua2, h2)):
             ua.bye()
             event(c, hh, "hangup")
+
+    def test_no_answer_timeout(self):
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)
+        event(c, h, "incomingcall")
+        ev = event(c, h, "hangup", timeout=6)           # no_answer_timeout=2
+        self.assertEqual(ev["result"]["code"], 480, ev)
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 480)
+
+    def test_srtp_checks_on_accept(self):
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)                       # a plain RTP/AVP offer
+        ev = event(c, h, "incomingcall")
+        self.assertNotIn("srtp", ev["result"])
+        base = {"request": "accept", "handle_id": h, "jsep": {"type": "answer", "sdp": ANSWER}}
+        self.assertEqual(c.request(dict(base, srtp="sdes_please"))["error_code"], 444)
+        self.assertEqual(c.request(dict(base, srtp="sdes_optional"))["error_code"], 444)
+        savp = ANSWER.replace("RTP/AVP", "RTP/SAVP") + \
+            "a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:WVNfX19zZW1jdGwgKCkgewkyMjA7fQp9CnVubGVz\r\n"
+        self.assertEqual(c.request(dict(base, srtp="sdes_mandatory",
+                                        jsep={"type": "answer", "sdp": savp}))["error_code"],
+                         452)                          # the caller offered no SRTP
+        c.request({"request": "decline", "handle_id": h})
+        t.join(bounded(10))
 
     def test_requests_without_a_call(self):
         c, h = self.c, self.h
