@@ -124,6 +124,7 @@ class Incoming(sbtest.unittest.TestCase):
         t2.join(bounded(10))
         self.assertEqual(res["r"].status, 200)
         self.assertIn(b"m=audio 31002", res["r"].body)
+        self.assertEqual(c.request({"request": "update", "handle_id": h})["error_code"], 448)
         # The application's own new offer: a re-INVITE carrying it.
         offer = ANSWER.replace("31000", "31004").replace(" 7 7 ", " 7 9 ")
         r = c.request({"request": "update", "handle_id": h,
@@ -131,7 +132,6 @@ class Incoming(sbtest.unittest.TestCase):
         self.assertEqual(r["data"]["result"], {"event": "updating"}, r)
         reinv = ua.wait_requests(1, "INVITE")[0]
         self.assertIn(b"m=audio 31004", reinv.body)
-        self.assertEqual(c.request({"request": "update", "handle_id": h})["error_code"], 448)
         ua.bye()
         event(c, h, "hangup")
 
