@@ -39,8 +39,8 @@ int api_check_config(const struct cfg *cfg, struct cfg_errors *errs);
 int api_create(struct api **out, const struct api_deps *deps,
                const struct cfg *cfg);
 int api_reconfigure(struct api *api, const struct cfg *cfg);
-/** Stop the retry timers before nua shuts down (nua's shutdown sends
- *  the un-REGISTERs). */
+/** Before nua shuts down: stop the retry timers, hang up the calls, end
+ *  the subscriptions (nua's shutdown sends the un-REGISTERs). */
 void api_shutdown(struct api *api);
 void api_destroy(struct api *api);
 json_t *api_status_json(const struct api *api);

@@ -151,6 +151,12 @@ void cfg_free(struct cfg *cfg);
 /** @return true if both configs bind the same transports (reload check). */
 bool cfg_transports_equal(const struct cfg *a, const struct cfg *b);
 
+/** @return the first section of @p type called @p name (any name when
+ *  NULL), or NULL. */
+const struct ini_section *cfg_section_find(const struct cfg *cfg,
+                                           const char *type,
+                                           const char *name);
+
 /** @return the database section called @p name, or NULL. */
 const struct cfg_database *cfg_database_find(const struct cfg *cfg,
                                              const char *name);

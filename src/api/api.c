@@ -40,30 +40,18 @@ const struct cfg_type api_cfg_type = {
     "api", api_keys, NULL, true, NULL, false
 };
 
-static const struct ini_section *
-api_section(const struct cfg *cfg, const char *type, const char *name)
-{
-    for (size_t i = 0; i < cfg->doc->nsections; i++) {
-        const struct ini_section *s = &cfg->doc->sections[i];
-        const char *t = ini_get(s, "type");
-
-        if (t && strcmp(t, type) == 0 && (!name || strcmp(s->name, name) == 0))
-            return s;
-    }
-    return NULL;
-}
 
 int
 api_check_config(const struct cfg *cfg, struct cfg_errors *errs)
 {
-    const struct ini_section *sec = api_section(cfg, "api", NULL);
+    const struct ini_section *sec = cfg_section_find(cfg, "api", NULL);
     int rc = 0;
 
     for (size_t i = 0; sec && i < sec->nentries; i++) {
         const struct ini_entry *e = &sec->entries[i];
 
         if (strcmp(e->key, "trunk") != 0 ||
-            api_section(cfg, "endpoint", e->value) != NULL)
+            cfg_section_find(cfg, "endpoint", e->value) != NULL)
             continue;
         cfg_errors_add(errs, e->file, e->line, "[%s] trunk=%s: no "
                        "type=endpoint section [%s]", sec->name, e->value,
@@ -85,7 +73,7 @@ api_cfg_free(struct api_cfg *c)
 static int
 api_cfg_read(const struct cfg *cfg, struct api_cfg *c)
 {
-    const struct ini_section *sec = api_section(cfg, "api", NULL);
+    const struct ini_section *sec = cfg_section_find(cfg, "api", NULL);
 
     memset(c, 0, sizeof(*c));
     c->grace_s = sec ? cfg_get_uint(sec, "handle_grace", 30) : 30;
@@ -733,14 +721,21 @@ api_reconfigure(struct api *api, const struct cfg *cfg)
     return 0;
 }
 
+/* Before nua shuts down: calls hang up, subscriptions end and MESSAGEs
+ * are let go while the stack can still send and free their handles
+ * (nua's shutdown itself un-REGISTERs). */
 void
 api_shutdown(struct api *api)
 {
     if (api == NULL)
         return;
-    for (struct api_handle *h = api->handles; h; h = h->next)
+    for (struct api_handle *h = api->handles; h; h = h->next) {
         if (h->retry)
             evtimer_del(h->retry);
+        api_call_destroy(h);
+        api_subs_free(h);
+        api_msgs_free(h);
+    }
 }
 
 void

@@ -1293,6 +1293,19 @@ cfg_transports_equal(const struct cfg *a, const struct cfg *b)
     return true;
 }
 
+const struct ini_section *
+cfg_section_find(const struct cfg *cfg, const char *type, const char *name)
+{
+    for (size_t i = 0; i < cfg->doc->nsections; i++) {
+        const struct ini_section *s = &cfg->doc->sections[i];
+        const char *t = ini_get(s, "type");
+
+        if (t && strcmp(t, type) == 0 && (!name || strcmp(s->name, name) == 0))
+            return s;
+    }
+    return NULL;
+}
+
 const struct cfg_database *
 cfg_database_find(const struct cfg *cfg, const char *name)
 {

@@ -102,22 +102,11 @@ const struct cfg_type mwi_cfg_type = {
     "mwi", mwi_keys, NULL, true, mwi_check_section, false
 };
 
-static const struct ini_section *
-mwi_section(const struct cfg *cfg)
-{
-    for (size_t i = 0; i < cfg->doc->nsections; i++) {
-        const char *t = ini_get(&cfg->doc->sections[i], "type");
-
-        if (t && strcmp(t, "mwi") == 0)
-            return &cfg->doc->sections[i];
-    }
-    return NULL;
-}
 
 int
 mwi_check_config(const struct cfg *cfg, struct cfg_errors *errs)
 {
-    const struct ini_section *sec = mwi_section(cfg);
+    const struct ini_section *sec = cfg_section_find(cfg, "mwi", NULL);
     const struct ini_entry *e = sec ? ini_find(sec, "database") : NULL;
 
     if (e == NULL || cfg_database_find(cfg, e->value) != NULL)
@@ -234,7 +223,7 @@ mwi_read(const struct cfg *cfg, const struct ini_section *sec,
 int
 mwi_cfg_read(const struct cfg *cfg, struct mwi_cfg *out)
 {
-    const struct ini_section *sec = mwi_section(cfg);
+    const struct ini_section *sec = cfg_section_find(cfg, "mwi", NULL);
     int rc;
 
     memset(out, 0, sizeof(*out));

@@ -143,18 +143,6 @@ const struct cfg_type pubstate_asterisk_type = {
 
 /* ---- cross-section checks ---- */
 
-static const struct ini_section *
-ps_section(const struct cfg *cfg, const char *type, const char *name)
-{
-    for (size_t i = 0; i < cfg->doc->nsections; i++) {
-        const struct ini_section *s = &cfg->doc->sections[i];
-        const char *t = ini_get(s, "type");
-
-        if (t && strcmp(t, type) == 0 && (!name || strcmp(s->name, name) == 0))
-            return s;
-    }
-    return NULL;
-}
 
 /* @key of @sec, when set, must name a section of @type (and @event). */
 static int
@@ -168,7 +156,7 @@ ps_check_ref(const struct cfg *cfg, const struct ini_section *sec,
 
     if (e == NULL)
         return 0;
-    to = ps_section(cfg, type, e->value);
+    to = cfg_section_find(cfg, type, e->value);
     if (to == NULL) {
         cfg_errors_add(errs, e->file, e->line, "[%s] %s=%s: no type=%s "
                        "section [%s]", sec->name, key, e->value, type,

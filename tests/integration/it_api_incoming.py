@@ -17,6 +17,28 @@ ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
           "t=0 0\r\nm=audio 31000 RTP/AVP 0\r\na=sendrecv\r\n")
 
 
+class CallerUA(chatsip.UA):
+    """The caller, answering re-INVITEs (our hold, update) 200 with an SDP:
+    chatsip's UA answers INVITEs 501, after which the daemon's sofia was
+    seen to end the dialog under load (noted in the closing note)."""
+
+    def _decide(self, msg):
+        if msg.method == "INVITE":
+            return 200
+        return super()._decide(msg)
+
+    def response_for(self, req, status, reason=None, extra=""):
+        raw = super().response_for(req, status, reason, extra)
+        if req.method != "INVITE" or status != 200:
+            return raw
+        body = chatsip.PLAIN_SDP if isinstance(chatsip.PLAIN_SDP, bytes) \
+            else chatsip.PLAIN_SDP.encode()
+        head = raw.decode().replace("Content-Length: 0\r\n\r\n", "")
+        head += "Contact: <sip:%s@127.0.0.1:%d>\r\n" % (self.user, self.port)
+        head += "Content-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(body)
+        return head.encode() + body
+
+
 def event(c, h, name, timeout=10):
     end = time.monotonic() + bounded(timeout)
     while time.monotonic() < end:
@@ -46,7 +68,7 @@ class Incoming(sbtest.unittest.TestCase):
         self.assertEqual(r["response"], "success", r)
 
     def ua(self):
-        ua = chatsip.UA(self.d.port, user="alice", display="Alice A")
+        ua = CallerUA(self.d.port, user="alice", display="Alice A")
         self.addCleanup(ua.close)
         return ua
 
