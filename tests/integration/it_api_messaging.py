@@ -1,7 +1,7 @@
 """The SIP API's messaging (src/api/message.c, subscribe.c, route.c): the
 Janus SIP plugin's message / info / subscribe / unsubscribe requests and
 the message, info, messagedelivery, subscribe_*, notify and incomingcall
-events (/work/shared/reference/janus-sip-api.md sections 2, 3 and 6).
+events (the Janus SIP plugin API as docs/control-protocol.md records it).
 
 Peers: sipp for the registrar (sipp/api_ua_registrar.xml, whose trace
 gives the registered Contact, sip:USER@127.0.0.1:DAEMONPORT;sbh=TOKEN),

@@ -3,7 +3,7 @@ live watchers in PostgreSQL (Kamailio's or OpenSIPS's table), advances each
 row's local_cseq in the same statement and sends one in-dialog
 message-summary NOTIFY per row, physically to the configured proxy, built
 from the row as Kamailio's presence module builds it
-(/work/shared/reference/mwi.md section 2, docs/mwi.md).
+(docs/mwi.md, "What is sent").
 
 The proxy is a sipp UAS (sipp/mwi_proxy_uas.xml) for the acceptance case
 and a Python UDP proxy (class Proxy: answers each NOTIFY as the test says,

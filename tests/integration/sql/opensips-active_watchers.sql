@@ -3,7 +3,7 @@
 -- (version table: no id column, no row of its own) and
 -- scripts/postgres/presence-create.sql (active_watchers; the version row
 -- comes before the CREATE TABLE there), unchanged from 3.2.0 to 3.6.8.
--- OpenSIPS is not packaged in Debian 12; see /work/shared/reference/mwi.md §1.
+-- OpenSIPS is not packaged in Debian 12; written from OpenSIPS 3.x scripts/postgres/presence-create.sql.
 -- Load into an empty database: psql -v ON_ERROR_STOP=1 -f <this file>
 
 CREATE TABLE version (
