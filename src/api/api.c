@@ -107,7 +107,7 @@ api_handle_find(struct api *api, uint64_t id)
     char key[24];
 
     snprintf(key, sizeof(key), "%" PRIu64, id);
-    return api_map_get(api->by_id, key);
+    return strmap_get(api->by_id, key);
 }
 
 static struct api_handle *
@@ -131,9 +131,9 @@ api_handle_new(struct api *api, uint64_t client)
     for (int i = 0; i < 8; i++)
         snprintf(h->route + 2 * i, 3, "%02x", r[16 + i]);
     snprintf(key, sizeof(key), "%" PRIu64, h->id);
-    if (api_map_put(api->by_id, key, h) < 0 ||
-        api_map_put(api->by_route, h->route, h) < 0) {
-        api_map_del(api->by_id, key);
+    if (strmap_put(api->by_id, key, h) < 0 ||
+        strmap_put(api->by_route, h->route, h) < 0) {
+        strmap_del(api->by_id, key);
         free(h);
         return NULL;
     }
@@ -200,8 +200,8 @@ api_handle_destroy(struct api_handle *h)
         }
     }
     snprintf(key, sizeof(key), "%" PRIu64, h->id);
-    api_map_del(api->by_id, key);
-    api_map_del(api->by_route, h->route);
+    strmap_del(api->by_id, key);
+    strmap_del(api->by_route, h->route);
     api->nhandles--;
     if (h->grace)
         event_free(h->grace);
@@ -688,8 +688,8 @@ api_create(struct api **out, const struct api_deps *deps,
     api->deps = *deps;
     api->base = loop_base(sip_loop(deps->sip));
     if ((rc = api_cfg_read(cfg, &api->cfg)) < 0 ||
-        (rc = api_map_create(&api->by_id)) < 0 ||
-        (rc = api_map_create(&api->by_route)) < 0 ||
+        (rc = strmap_create(&api->by_id)) < 0 ||
+        (rc = strmap_create(&api->by_route)) < 0 ||
         (rc = peer_table_create(&api->peers, cfg)) < 0 ||
         (rc = api_register_requests(api)) < 0) {
         log_err("api", "cannot start: %s", strerror(-rc));
@@ -750,8 +750,8 @@ api_destroy(struct api *api)
         ctl_off_close(api->deps.ctl, api_on_close, api);
     while (api->handles)
         api_handle_destroy(api->handles);
-    api_map_destroy(api->by_id);
-    api_map_destroy(api->by_route);
+    strmap_destroy(api->by_id, NULL);
+    strmap_destroy(api->by_route, NULL);
     peer_table_destroy(api->peers);
     api_cfg_free(&api->cfg);
     free(api);

@@ -17,6 +17,7 @@
 #include "sipbridge/api.h"
 #include "sipbridge/ctl.h"
 #include "sipbridge/sip.h"
+#include "sipbridge/strmap.h"
 
 /* Janus SIP plugin error codes (janus-sip-api.md section 4). */
 #define API_ERR_MISSING_ELEMENT   443
@@ -31,7 +32,7 @@
 #define API_ERR_NO_SUCH_HANDLE    459   /* Janus core: no such handle */
 
 struct peer_table;
-struct api_map;
+struct strmap;
 
 enum api_reg_state {
     API_REG_UNREGISTERED,
@@ -103,8 +104,8 @@ struct api {
     struct api_cfg cfg;
     struct peer_table *peers;
     struct api_handle *handles;
-    struct api_map *by_id;      /* "id" -> handle */
-    struct api_map *by_route;   /* contact token -> handle */
+    struct strmap *by_id;      /* "id" -> handle */
+    struct strmap *by_route;   /* contact token -> handle */
     size_t nhandles;
     uint64_t next_id;
     uint64_t events, requests_routed, not_found, away;
@@ -193,11 +194,5 @@ void api_incoming_notify(struct api_handle *h, const struct sip_event *ev);
  * session level when it has none) and the o= version raised; malloc'd. */
 char *api_sdp_direction(const char *sdp, const char *dir);
 
-/* map.c: string -> pointer */
-int api_map_create(struct api_map **out);
-void api_map_destroy(struct api_map *m);
-int api_map_put(struct api_map *m, const char *key, void *val);
-void *api_map_get(const struct api_map *m, const char *key);
-void api_map_del(struct api_map *m, const char *key);
 
 #endif

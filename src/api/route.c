@@ -54,7 +54,7 @@ api_route_find(struct api *api, const struct sip_event *ev)
 
     if (u->url_params &&
         url_param(u->url_params, "sbh", token, sizeof(token)) > 0)
-        return api_map_get(api->by_route, token);
+        return strmap_get(api->by_route, token);
     if (u->url_user)
         url_unescape_to(user, u->url_user, sizeof(user) - 1);
     user[sizeof(user) - 1] = '\0';

@@ -152,7 +152,7 @@ int
 mwi_lookup_start(struct mwi *m)
 {
     m->timer = evtimer_new(m->base, mwi_on_timer, m);
-    if (m->timer == NULL)
+    if (m->timer == NULL || strmap_create(&m->boxes) < 0)
         return -ENOMEM;
     if (m->cfg.flavour == MWI_AUTO)
         mwi_detect(m);
@@ -163,85 +163,41 @@ mwi_lookup_start(struct mwi *m)
 
 /* ---- mailboxes ---- */
 
-static uint32_t
-mwi_hash(const char *s)
+static void
+mwi_box_release(void *arg)
 {
-    uint32_t h = 2166136261u;
+    struct mwi_box *b = arg;
 
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
-
-static struct mwi_box **
-mwi_box_slot(struct mwi *m, const char *key, uint32_t h)
-{
-    struct mwi_box **pp = &m->boxes[h & (m->nbuckets - 1)];
-
-    while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
-        pp = &(*pp)->chain;
-    return pp;
-}
-
-static int
-mwi_boxes_grow(struct mwi *m)
-{
-    size_t n = m->nbuckets ? m->nbuckets * 2 : 256;
-    struct mwi_box **b = calloc(n, sizeof(*b));
-
-    if (b == NULL)
-        return -ENOMEM;
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (struct mwi_box *x = m->boxes[i], *next; x; x = next) {
-            next = x->chain;
-            x->chain = b[x->hash & (n - 1)];
-            b[x->hash & (n - 1)] = x;
-        }
-    }
-    free(m->boxes);
-    m->boxes = b;
-    m->nbuckets = n;
-    return 0;
+    free(b->user);
+    free(b->domain);
+    free(b);
 }
 
 static struct mwi_box *
 mwi_box_new(struct mwi *m, const char *user, const char *domain)
 {
     size_t ul = strlen(user), dl = strlen(domain);
-    struct mwi_box *b;
+    struct mwi_box *b = calloc(1, sizeof(*b) + ul + dl + 2);
 
-    if ((m->nboxes >= m->nbuckets && mwi_boxes_grow(m) < 0) ||
-        (b = calloc(1, sizeof(*b) + ul + dl + 2)) == NULL)
+    if (b == NULL)
         return NULL;
     memcpy(b->key, user, ul);
     b->key[ul] = '@';
     memcpy(b->key + ul + 1, domain, dl + 1);
-    b->hash = mwi_hash(b->key);
     b->user = strndup(user, ul);
     b->domain = strdup(domain);
-    if (!b->user || !b->domain) {
-        free(b->user);
-        free(b->domain);
-        free(b);
+    if (!b->user || !b->domain || strmap_put(m->boxes, b->key, b) < 0) {
+        mwi_box_release(b);
         return NULL;
     }
-    b->chain = m->boxes[b->hash & (m->nbuckets - 1)];
-    m->boxes[b->hash & (m->nbuckets - 1)] = b;
-    m->nboxes++;
     return b;
 }
 
 static void
 mwi_box_free(struct mwi *m, struct mwi_box *b)
 {
-    struct mwi_box **pp = mwi_box_slot(m, b->key, b->hash);
-
-    if (*pp == b)
-        *pp = b->chain;
-    m->nboxes--;
-    free(b->user);
-    free(b->domain);
-    free(b);
+    strmap_del(m->boxes, b->key);
+    mwi_box_release(b);
 }
 
 static void
@@ -287,9 +243,9 @@ mwi_trigger(struct mwi *m, const char *user, const char *domain,
 
     snprintf(key, sizeof(key), "%s@%s", user, domain);
     m->n.triggers++;
-    b = m->nbuckets ? *mwi_box_slot(m, key, mwi_hash(key)) : NULL;
+    b = strmap_get(m->boxes, key);
     if (b == NULL) {
-        if (m->nboxes >= m->cfg.max_pending) {
+        if (strmap_size(m->boxes) >= m->cfg.max_pending) {
             m->n.dropped++;
             log_warn("mwi", "[%s] %u mailboxes already wait: %s dropped",
                      m->cfg.name, m->cfg.max_pending, key);
@@ -434,17 +390,8 @@ mwi_lookup_pump(struct mwi *m)
 void
 mwi_boxes_free(struct mwi *m)
 {
-    for (size_t i = 0; i < m->nbuckets; i++) {
-        for (struct mwi_box *b = m->boxes[i], *next; b; b = next) {
-            next = b->chain;
-            free(b->user);
-            free(b->domain);
-            free(b);
-        }
-    }
-    free(m->boxes);
+    strmap_destroy(m->boxes, mwi_box_release);
     m->boxes = NULL;
-    m->nbuckets = m->nboxes = 0;
     m->head = m->tail = NULL;
 }
 

@@ -180,7 +180,7 @@ mwi_status_json(const struct mwi *m)
         "table", m->cfg.table, "database_connected",
         m->db && db_is_connected(m->db), "flavour",
         mwi_flavour_name(m->flavour), "ready", m->ready,
-        "pending", (json_int_t)m->nboxes, "lookups_in_flight",
+        "pending", (json_int_t)(m->boxes ? strmap_size(m->boxes) : 0), "lookups_in_flight",
         (json_int_t)m->lookups_out, "notifies_in_flight", (json_int_t)m->ntx,
         "counters", "triggers", (json_int_t)n->triggers, "coalesced",
         (json_int_t)n->coalesced, "dropped", (json_int_t)n->dropped,
@@ -278,7 +278,7 @@ mwi_req_notify(void *arg, struct ctl_request *req)
     }
     ctl_reply_success(req, json_pack("{s:s,s:s,s:b,s:I}", "user", user,
                                      "domain", domain, "queued", 1,
-                                     "pending", (json_int_t)m->nboxes));
+                                     "pending", (json_int_t)(m->boxes ? strmap_size(m->boxes) : 0)));
 }
 
 static void

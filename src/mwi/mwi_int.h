@@ -17,6 +17,7 @@
 #include "sipbridge/mwi.h"
 #include "sipbridge/mwi_notify.h"
 #include "sipbridge/sip.h"
+#include "sipbridge/strmap.h"
 
 struct ctl_deferred;
 
@@ -52,8 +53,6 @@ struct mwi_cfg {
 /* A mailbox waiting for, or in, its lookup. */
 struct mwi_box {
     struct mwi_box *next;       /* FIFO of queued boxes */
-    struct mwi_box *chain;      /* hash bucket */
-    uint32_t hash;
     struct mwi_counts counts;   /* the newest */
     bool queued, in_flight;
     char *user, *domain;
@@ -90,8 +89,7 @@ struct mwi {
     bool ready;                 /* statements prepared */
     bool stopping;
     struct event *timer;        /* detection retry, pump retry */
-    struct mwi_box **boxes;
-    size_t nbuckets, nboxes;
+    struct strmap *boxes;       /* user@domain -> waiting mailbox */
     struct mwi_box *head, *tail;
     unsigned lookups_out;
     struct mwi_tx *txs;

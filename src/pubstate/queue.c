@@ -1,51 +1,34 @@
 /*
- * queue.c - a FIFO of unique names: a doubly linked list threaded through
- * a chained hash table keyed by the name.
+ * queue.c - a FIFO of unique names: a doubly linked list of nodes, found
+ * by name in a strmap.
  */
 #include "sipbridge/pubstate_queue.h"
 
 #include <errno.h>
-#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "sipbridge/strmap.h"
+
 struct pq_node {
     struct pq_node *prev, *next;   /* FIFO order */
-    struct pq_node *chain;         /* hash bucket */
-    uint32_t hash;
     char name[];
 };
 
 struct pubstate_queue {
     struct pq_node *head, *tail;
-    struct pq_node **buckets;
-    size_t nbuckets;               /* a power of two */
-    size_t len;
+    struct strmap *index;          /* name -> node */
 };
-
-#define PQ_MIN_BUCKETS 64
-
-static uint32_t
-pq_hash(const char *s)
-{
-    uint32_t h = 2166136261u;      /* FNV-1a */
-
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 16777619u;
-    return h;
-}
 
 int
 pubstate_queue_create(struct pubstate_queue **out)
 {
     struct pubstate_queue *q = calloc(1, sizeof(*q));
 
-    if (q == NULL ||
-        (q->buckets = calloc(PQ_MIN_BUCKETS, sizeof(*q->buckets))) == NULL) {
+    if (q == NULL || strmap_create(&q->index) < 0) {
         free(q);
         return -ENOMEM;
     }
-    q->nbuckets = PQ_MIN_BUCKETS;
     *out = q;
     return 0;
 }
@@ -57,11 +40,10 @@ pubstate_queue_clear(struct pubstate_queue *q)
 
     for (n = q->head; n; n = next) {
         next = n->next;
+        strmap_del(q->index, n->name);
         free(n);
     }
-    memset(q->buckets, 0, q->nbuckets * sizeof(*q->buckets));
     q->head = q->tail = NULL;
-    q->len = 0;
 }
 
 void
@@ -70,37 +52,8 @@ pubstate_queue_destroy(struct pubstate_queue *q)
     if (q == NULL)
         return;
     pubstate_queue_clear(q);
-    free(q->buckets);
+    strmap_destroy(q->index, NULL);
     free(q);
-}
-
-static struct pq_node **
-pq_slot(const struct pubstate_queue *q, const char *name, uint32_t h)
-{
-    struct pq_node **pp = &q->buckets[h & (q->nbuckets - 1)];
-
-    for (; *pp; pp = &(*pp)->chain)
-        if ((*pp)->hash == h && strcmp((*pp)->name, name) == 0)
-            break;
-    return pp;
-}
-
-/* Doubling keeps chains short; a failed grow only costs speed. */
-static void
-pq_grow(struct pubstate_queue *q)
-{
-    size_t n = q->nbuckets * 2;
-    struct pq_node **b = calloc(n, sizeof(*b));
-
-    if (b == NULL)
-        return;
-    for (struct pq_node *x = q->head; x; x = x->next) {
-        x->chain = b[x->hash & (n - 1)];
-        b[x->hash & (n - 1)] = x;
-    }
-    free(q->buckets);
-    q->buckets = b;
-    q->nbuckets = n;
 }
 
 static void
@@ -140,8 +93,7 @@ pq_link(struct pubstate_queue *q, struct pq_node *n, int front)
 static int
 pq_add(struct pubstate_queue *q, const char *name, int front)
 {
-    uint32_t h = pq_hash(name);
-    struct pq_node **pp = pq_slot(q, name, h), *n = *pp;
+    struct pq_node *n = strmap_get(q->index, name);
     size_t len;
 
     if (n != NULL) {
@@ -156,11 +108,11 @@ pq_add(struct pubstate_queue *q, const char *name, int front)
     if (n == NULL)
         return -ENOMEM;
     memcpy(n->name, name, len);
-    n->hash = h;
-    *pp = n;
+    if (strmap_put(q->index, n->name, n) < 0) {
+        free(n);
+        return -ENOMEM;
+    }
     pq_link(q, n, front);
-    if (++q->len > q->nbuckets)
-        pq_grow(q);
     return 1;
 }
 
@@ -181,7 +133,7 @@ pubstate_queue_push_front(struct pubstate_queue *q, const char *name)
 char *
 pubstate_queue_pop(struct pubstate_queue *q)
 {
-    struct pq_node *n = q->head, **pp;
+    struct pq_node *n = q->head;
     char *name;
 
     if (n == NULL)
@@ -189,10 +141,8 @@ pubstate_queue_pop(struct pubstate_queue *q)
     name = strdup(n->name);
     if (name == NULL)
         return NULL;
-    pp = pq_slot(q, n->name, n->hash);
-    *pp = n->chain;
+    strmap_del(q->index, n->name);
     pq_unlink(q, n);
-    q->len--;
     free(n);
     return name;
 }
@@ -200,11 +150,11 @@ pubstate_queue_pop(struct pubstate_queue *q)
 int
 pubstate_queue_contains(const struct pubstate_queue *q, const char *name)
 {
-    return *pq_slot(q, name, pq_hash(name)) != NULL;
+    return strmap_get(q->index, name) != NULL;
 }
 
 size_t
 pubstate_queue_len(const struct pubstate_queue *q)
 {
-    return q->len;
+    return strmap_size(q->index);
 }

@@ -13,13 +13,7 @@ SDP = ("v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
        "t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
 
 
-def event(c, h, name, timeout=10):
-    end = time.monotonic() + bounded(timeout)
-    while time.monotonic() < end:
-        m = c.read_line()
-        if m.get("handle_id") == h and m.get("result", {}).get("event") == name:
-            return m
-    raise AssertionError("no %s event" % name)
+event = sbtest.handle_event
 
 
 class CallDialog(sbtest.unittest.TestCase):

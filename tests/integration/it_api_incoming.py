@@ -4,7 +4,6 @@ call while busy (486 + missed_call), in-dialog MESSAGE, DTMF by INFO, hold
 as a re-INVITE with the direction changed, the caller's BYE; and the
 requests that need a call refused without one."""
 import threading
-import time
 
 import chatsip
 import sbtest
@@ -39,13 +38,7 @@ class CallerUA(chatsip.UA):
         return head.encode() + body
 
 
-def event(c, h, name, timeout=10):
-    end = time.monotonic() + bounded(timeout)
-    while time.monotonic() < end:
-        m = c.read_line()
-        if m.get("handle_id") == h and m.get("result", {}).get("event") == name:
-            return m
-    raise AssertionError("no %s event" % name)
+event = sbtest.handle_event
 
 
 class Incoming(sbtest.unittest.TestCase):

@@ -62,37 +62,6 @@ def stop(proc):
     return rc
 
 
-class ScriptedFake(sbtest.FakeDaemon):
-    """A FakeDaemon whose success reply is followed by the lines AFTER
-    (events), then the connection closes."""
-    after = ()
-
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                self._answer(conn)
-
-    def _answer(self, conn):
-        conn.settimeout(sbtest.bounded(5))
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-        except OSError:
-            return
-        req = json.loads(buf.split(b"\n", 1)[0])
-        self.requests.append(req)
-        reply = {"response": "success", "data": self.data,
-                 "transaction": req.get("transaction")}
-        lines = [reply] + list(self.after)
-        conn.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
 
 
 HANDLES = {"handles": [
@@ -110,7 +79,7 @@ class CliApiFake(sbtest.unittest.TestCase):
     """Requests and output against a fake daemon."""
 
     def setUp(self):
-        self.fake = ScriptedFake()
+        self.fake = sbtest.FakeDaemon()
 
     def tearDown(self):
         self.fake.close()

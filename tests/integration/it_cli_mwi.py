@@ -26,38 +26,6 @@ time.tzset()
 ctl_at = sbtest.ctl_at
 
 
-class ScriptedFake(sbtest.FakeDaemon):
-    """A FakeDaemon whose answer can be any reply object (REPLY, its
-    transaction filled in) followed by more lines (AFTER), e.g. events."""
-    reply = None    # None: {"response":"success","data":self.data}
-    after = ()
-
-    def _serve(self):
-        while not self.stopping:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                continue
-            with conn:
-                self._answer(conn)
-
-    def _answer(self, conn):
-        conn.settimeout(sbtest.bounded(5))
-        buf = b""
-        try:
-            while b"\n" not in buf:
-                chunk = conn.recv(4096)
-                if not chunk:
-                    return
-                buf += chunk
-        except OSError:
-            return
-        req = json.loads(buf.split(b"\n", 1)[0])
-        self.requests.append(req)
-        reply = dict(self.reply or {"response": "success", "data": self.data})
-        reply["transaction"] = req.get("transaction")
-        lines = [reply] + list(self.after)
-        conn.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
 
 
 STATUS = {
@@ -151,7 +119,7 @@ class CliMwiFake(sbtest.unittest.TestCase):
     print, against a fake daemon."""
 
     def setUp(self):
-        self.fake = ScriptedFake()
+        self.fake = sbtest.FakeDaemon()
 
     def tearDown(self):
         self.fake.close()

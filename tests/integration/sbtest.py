@@ -274,9 +274,22 @@ def ctl_at(sock_path, *args, timeout=15):
                           timeout=bounded(timeout))
 
 
+def handle_event(client, handle, name, timeout=10):
+    """The next SIP API event NAME of HANDLE on CLIENT (others skipped)."""
+    end = time.monotonic() + bounded(timeout)
+    while time.monotonic() < end:
+        m = client.read_line()
+        if m.get("handle_id") == handle and m.get("result", {}).get("event") == name:
+            return m
+    raise AssertionError("no %s event for handle %s" % (name, handle))
+
+
 class FakeDaemon:
     """A control socket that records each request line and answers it with
-    {"response":"success","data":DATA} (DATA from self.data)."""
+    REPLY ({"response":"success","data":DATA} when None; its transaction
+    filled in), then the lines AFTER (events, say), then closes."""
+    reply = None
+    after = ()
 
     def __init__(self, data=None):
         self.dir = tempfile.mkdtemp(prefix="sbfake-")
@@ -298,23 +311,28 @@ class FakeDaemon:
             except OSError:
                 continue
             with conn:
-                conn.settimeout(bounded(5))
-                buf = b""
-                try:
-                    while b"\n" not in buf:
-                        chunk = conn.recv(4096)
-                        if not chunk:
-                            break
-                        buf += chunk
-                except OSError:
-                    continue
-                if b"\n" not in buf:
-                    continue
-                req = json.loads(buf.split(b"\n", 1)[0])
-                self.requests.append(req)
-                reply = {"response": "success", "transaction": req.get("transaction"),
-                         "data": self.data}
-                conn.sendall(json.dumps(reply).encode() + b"\n")
+                self._answer(conn)
+
+    def _answer(self, conn):
+        conn.settimeout(bounded(5))
+        buf = b""
+        try:
+            while b"\n" not in buf:
+                chunk = conn.recv(4096)
+                if not chunk:
+                    return
+                buf += chunk
+        except OSError:
+            return
+        req = json.loads(buf.split(b"\n", 1)[0])
+        self.requests.append(req)
+        reply = dict(self.reply or {"response": "success", "data": self.data})
+        reply["transaction"] = req.get("transaction")
+        lines = [reply] + list(self.after)
+        try:
+            conn.sendall(b"".join(json.dumps(m).encode() + b"\n" for m in lines))
+        except OSError:
+            pass
 
     def close(self):
         self.stopping = True

@@ -1,28 +1,27 @@
 /*
- * map.c - a string-keyed hash of pointers: handles by id and by the
- * routing token of their Contact.
+ * strmap.c - a string-keyed hash of pointers (chained, doubling).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "api_int.h"
+#include "sipbridge/strmap.h"
 
-struct api_map_entry {
-    struct api_map_entry *next;
+struct strmap_entry {
+    struct strmap_entry *next;
     uint32_t hash;
     void *val;
     char key[];
 };
 
-struct api_map {
-    struct api_map_entry **b;
+struct strmap {
+    struct strmap_entry **b;
     size_t nb, n;
 };
 
 static uint32_t
-api_map_hash(const char *s)
+strmap_hash(const char *s)
 {
     uint32_t h = 2166136261u;
 
@@ -32,9 +31,9 @@ api_map_hash(const char *s)
 }
 
 int
-api_map_create(struct api_map **out)
+strmap_create(struct strmap **out)
 {
-    struct api_map *m = calloc(1, sizeof(*m));
+    struct strmap *m = calloc(1, sizeof(*m));
 
     if (m == NULL || (m->b = calloc(64, sizeof(*m->b))) == NULL) {
         free(m);
@@ -46,13 +45,15 @@ api_map_create(struct api_map **out)
 }
 
 void
-api_map_destroy(struct api_map *m)
+strmap_destroy(struct strmap *m, void (*free_val)(void *))
 {
     if (m == NULL)
         return;
     for (size_t i = 0; i < m->nb; i++) {
-        for (struct api_map_entry *e = m->b[i], *next; e; e = next) {
+        for (struct strmap_entry *e = m->b[i], *next; e; e = next) {
             next = e->next;
+            if (free_val)
+                free_val(e->val);
             free(e);
         }
     }
@@ -60,10 +61,10 @@ api_map_destroy(struct api_map *m)
     free(m);
 }
 
-static struct api_map_entry **
-api_map_slot(const struct api_map *m, const char *key, uint32_t h)
+static struct strmap_entry **
+strmap_slot(const struct strmap *m, const char *key, uint32_t h)
 {
-    struct api_map_entry **pp = &m->b[h & (m->nb - 1)];
+    struct strmap_entry **pp = &m->b[h & (m->nb - 1)];
 
     while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
         pp = &(*pp)->next;
@@ -71,15 +72,15 @@ api_map_slot(const struct api_map *m, const char *key, uint32_t h)
 }
 
 static void
-api_map_grow(struct api_map *m)
+strmap_grow(struct strmap *m)
 {
     size_t nb = m->nb * 2;
-    struct api_map_entry **b = calloc(nb, sizeof(*b));
+    struct strmap_entry **b = calloc(nb, sizeof(*b));
 
     if (b == NULL)
         return;
     for (size_t i = 0; i < m->nb; i++) {
-        for (struct api_map_entry *e = m->b[i], *next; e; e = next) {
+        for (struct strmap_entry *e = m->b[i], *next; e; e = next) {
             next = e->next;
             e->next = b[e->hash & (nb - 1)];
             b[e->hash & (nb - 1)] = e;
@@ -91,10 +92,10 @@ api_map_grow(struct api_map *m)
 }
 
 int
-api_map_put(struct api_map *m, const char *key, void *val)
+strmap_put(struct strmap *m, const char *key, void *val)
 {
-    uint32_t h = api_map_hash(key);
-    struct api_map_entry **pp = api_map_slot(m, key, h), *e;
+    uint32_t h = strmap_hash(key);
+    struct strmap_entry **pp = strmap_slot(m, key, h), *e;
     size_t len = strlen(key) + 1;
 
     if (*pp) {
@@ -109,26 +110,32 @@ api_map_put(struct api_map *m, const char *key, void *val)
     memcpy(e->key, key, len);
     *pp = e;
     if (++m->n > m->nb)
-        api_map_grow(m);
+        strmap_grow(m);
     return 0;
 }
 
 void *
-api_map_get(const struct api_map *m, const char *key)
+strmap_get(const struct strmap *m, const char *key)
 {
-    struct api_map_entry *e = *api_map_slot(m, key, api_map_hash(key));
+    struct strmap_entry *e = *strmap_slot(m, key, strmap_hash(key));
 
     return e ? e->val : NULL;
 }
 
 void
-api_map_del(struct api_map *m, const char *key)
+strmap_del(struct strmap *m, const char *key)
 {
-    struct api_map_entry **pp = api_map_slot(m, key, api_map_hash(key)), *e;
+    struct strmap_entry **pp = strmap_slot(m, key, strmap_hash(key)), *e;
 
     if ((e = *pp) == NULL)
         return;
     *pp = e->next;
     m->n--;
     free(e);
+}
+
+size_t
+strmap_size(const struct strmap *m)
+{
+    return m->n;
 }
