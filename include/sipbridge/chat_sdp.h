@@ -33,9 +33,11 @@
 
 #include <stddef.h>
 
+#include "sipbridge/sdpcheck.h"
+
 /* Largest offer accepted (bytes), and largest line in it. */
-#define CHAT_SDP_MAX_LEN  65536
-#define CHAT_SDP_MAX_LINE 4096
+#define CHAT_SDP_MAX_LEN  SDPCHECK_MAX_LEN
+#define CHAT_SDP_MAX_LINE SDPCHECK_MAX_LINE
 
 struct chat_sdp_origin {
     const char *username;    /* o= username, e.g. "sipbridge" */

@@ -660,8 +660,11 @@ api_register_requests(struct api *api)
         { "subscribe", api_req_subscribe },
         { "call", api_req_call }, { "hangup", api_req_hangup },
         { "accept", api_req_accept }, { "decline", api_req_decline },
+        { "progress", api_req_progress },
+        { "send_ringing", api_req_send_ringing }, { "reset", api_req_reset },
         { "hold", api_req_hold }, { "unhold", api_req_hold },
         { "dtmf_info", api_req_dtmf_info }, { "update", api_req_update },
+        { "transfer", api_req_transfer },
         { "recording", api_req_unsupported },
         { "keyframe", api_req_unsupported },
         { "rtp_forward", api_req_unsupported },
@@ -690,6 +693,7 @@ api_create(struct api **out, const struct api_deps *deps,
     if ((rc = api_cfg_read(cfg, &api->cfg)) < 0 ||
         (rc = strmap_create(&api->by_id)) < 0 ||
         (rc = strmap_create(&api->by_route)) < 0 ||
+        (rc = strmap_create(&api->refers)) < 0 ||
         (rc = peer_table_create(&api->peers, cfg)) < 0 ||
         (rc = api_register_requests(api)) < 0) {
         log_err("api", "cannot start: %s", strerror(-rc));
@@ -752,6 +756,7 @@ api_destroy(struct api *api)
         api_handle_destroy(api->handles);
     strmap_destroy(api->by_id, NULL);
     strmap_destroy(api->by_route, NULL);
+    strmap_destroy(api->refers, NULL);
     peer_table_destroy(api->peers);
     api_cfg_free(&api->cfg);
     free(api);

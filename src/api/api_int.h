@@ -29,6 +29,7 @@
 #define API_ERR_LIBSOFIA          449
 #define API_ERR_TOO_STRICT        452
 #define API_ERR_HELPER            453
+#define API_ERR_NO_SUCH_CALLID    454
 #define API_ERR_NO_SUCH_HANDLE    459   /* Janus core: no such handle */
 
 struct peer_table;
@@ -66,6 +67,7 @@ struct api_account {
 struct api_sub;
 struct api_msg;
 struct api_call;
+struct api_refer;
 
 struct api_handle {
     struct api *api;
@@ -87,6 +89,7 @@ struct api_handle {
     struct api_sub *subs;
     struct api_msg *msgs;
     struct api_call *call;      /* the handle's call, or NULL */
+    struct api_refer *refers;   /* REFERs received in that call's dialog */
     struct api_handle *next;    /* all handles */
 };
 
@@ -106,6 +109,7 @@ struct api {
     struct api_handle *handles;
     struct strmap *by_id;      /* "id" -> handle */
     struct strmap *by_route;   /* contact token -> handle */
+    struct strmap *refers;     /* refer_id -> struct api_refer */
     size_t nhandles;
     uint64_t next_id;
     uint64_t events, requests_routed, not_found, away;
@@ -172,12 +176,16 @@ void api_call_destroy(struct api_handle *h);
 void api_call_incoming(struct api_handle *h, const struct sip_event *ev);
 void api_req_accept(void *arg, struct ctl_request *req);
 void api_req_decline(void *arg, struct ctl_request *req);
+void api_req_progress(void *arg, struct ctl_request *req);
+void api_req_send_ringing(void *arg, struct ctl_request *req);
+void api_req_reset(void *arg, struct ctl_request *req);
 void api_req_hold(void *arg, struct ctl_request *req);
 void api_req_update(void *arg, struct ctl_request *req);
 void api_req_dtmf_info(void *arg, struct ctl_request *req);
 void api_req_unsupported(void *arg, struct ctl_request *req);
 bool api_in_call(const struct api_handle *h);
 const char *api_call_id(const struct api_handle *h);
+nua_handle_t *api_call_nh(const struct api_handle *h);
 void api_call_message(struct api_handle *h, const char *ctype,
                       const char *content, const char *headers);
 void api_call_info(struct api_handle *h, const char *type,
@@ -188,9 +196,29 @@ void api_msgs_free(struct api_handle *h);
 void api_req_subscribe(void *arg, struct ctl_request *req);
 void api_req_unsubscribe(void *arg, struct ctl_request *req);
 void api_subs_free(struct api_handle *h);
-void api_incoming_notify(struct api_handle *h, const struct sip_event *ev);
+/* Answer and report a NOTIFY; @destroy as for api_incoming_message(). */
+void api_incoming_notify(struct api_handle *h, const struct sip_event *ev,
+                         bool destroy);
 
-/* sdp.c: @sdp with every direction attribute set to @dir (added at
+/* transfer.c */
+void api_req_transfer(void *arg, struct ctl_request *req);
+/* A REFER in @h's call: 202 (or 400) and a `transfer` event. */
+void api_refer_incoming(struct api_handle *h, const struct sip_event *ev);
+/* A response to the call made for transfer @id: a sipfrag NOTIFY to the
+ * transferor (the final one ends the transfer); unknown ids are ignored. */
+void api_refer_progress(struct api *api, uint32_t id, int status,
+                        const char *phrase);
+/* Replaces and Referred-By for the INVITE of transfer @id, or NULL. */
+const char *api_refer_headers(struct api *api, uint32_t id);
+/* decline {refer_id}: a final NOTIFY; @return 0, or -1 answered 447. */
+int api_refer_decline(struct api_handle *h, struct ctl_request *req,
+                      uint32_t id, unsigned code);
+/* @h's call ends: its REFERs can no longer be answered. */
+void api_refers_drop(struct api_handle *h);
+
+/* sdp.c: 0 if @sdp parses as SDP (sdpcheck_parse), else -EPROTO/-ENOMEM. */
+int api_sdp_check(const char *sdp);
+/* @sdp with every direction attribute set to @dir (added at
  * session level when it has none) and the o= version raised; malloc'd. */
 char *api_sdp_direction(const char *sdp, const char *dir);
 

@@ -33,7 +33,10 @@ struct api_call {
     bool manual_reinvites;      /* autoaccept_reinvites:false */
     bool reinvited;             /* a re-INVITE waits for `update` */
     bool quiet_reinvite;        /* our hold's 200 is not reported */
+    bool early;                 /* outgoing: the answer came in progress */
+    bool progressed;            /* incoming: we sent 183 with our answer */
     const char *offer_srtp;     /* an incoming offer's SDES use, or NULL */
+    uint32_t refer_id;          /* made for this transfer, or 0 */
     int last_status;
     char last_phrase[64];
     char *local_sdp;            /* ours, for re-INVITEs and hold */
@@ -47,6 +50,7 @@ api_call_free(struct api_handle *h)
 
     if (c == NULL)
         return;
+    api_refers_drop(h);
     api_nh_drop(&c->nh);
     if (c->timer)
         event_free(c->timer);
@@ -115,6 +119,11 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
         loop_kick(sip_loop(h->api->deps.sip));
         return;
     }
+    if (c->refer_id && c->state == API_CALL_INVITING) {
+        api_refer_progress(h->api, c->refer_id, ev->status, ev->phrase);
+        if (ev->status >= 200)
+            c->refer_id = 0;
+    }
     if (ev->status >= 300 || ev->status < 180) {
         json_decref(jsep);
         if (ev->status >= 100 && ev->status < 180)
@@ -124,6 +133,13 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
     }
     if (ev->status >= 200)
         c->state = API_CALL_INCALL;
+    if (ev->status >= 200 && c->early) {
+        c->early = false;       /* Janus: the answer came with progress */
+        json_decref(jsep);
+        jsep = NULL;
+    } else if (ev->status < 200 && jsep) {
+        c->early = true;
+    }
     if (ev->status >= 200 && c->quiet_reinvite) {
         c->quiet_reinvite = false;      /* Janus reports no hold result */
         json_decref(jsep);
@@ -168,6 +184,12 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
         break;
     case nua_i_info:
         api_incoming_info(h, ev, false);
+        break;
+    case nua_i_refer:
+        api_refer_incoming(h, ev);
+        break;
+    case nua_i_notify:          /* a transfer's progress */
+        api_incoming_notify(h, ev, false);
         break;
     case nua_i_bye:
         snprintf(c->last_phrase, sizeof(c->last_phrase), "BYE");
@@ -375,28 +397,11 @@ api_call_reinvite(struct api_handle *h, const struct sip_event *ev)
 
 /* ---- requests ---- */
 
-/* jsep {type:"offer", sdp}: 448 (Janus's MISSING_SDP) otherwise. */
-static const char *
-api_req_offer(struct ctl_request *req)
-{
-    json_t *jsep = json_object_get(req->msg, "jsep");
-    json_t *sdp = jsep ? json_object_get(jsep, "sdp") : NULL;
-    json_t *type = jsep ? json_object_get(jsep, "type") : NULL;
-
-    if (!json_is_string(sdp) || json_string_length(sdp) == 0 ||
-        strncmp(json_string_value(sdp), "v=0", 3) != 0 ||
-        (type && (!json_is_string(type) ||
-                  strcmp(json_string_value(type), "offer") != 0))) {
-        ctl_reply_error(req, API_ERR_MISSING_SDP, "Missing SDP (jsep with "
-                        "type \"offer\" and an sdp starting v=0)");
-        return NULL;
-    }
-    return json_string_value(sdp);
-}
+static const char *api_req_sdp(struct ctl_request *req, const char *want);
 
 static int
 api_call_start(struct api_handle *h, const char *uri, const char *sdp,
-               const char *call_id, const char *headers)
+               const char *call_id, const char *headers, uint32_t refer_id)
 {
     const struct api_account *a = api_identity(h);
     struct api_call *c = calloc(1, sizeof(*c));
@@ -421,8 +426,11 @@ api_call_start(struct api_handle *h, const char *uri, const char *sdp,
                TAG_IF(a->outbound_proxy, NUTAG_PROXY(a->outbound_proxy)),
                TAG_IF(a->user_agent, SIPTAG_USER_AGENT_STR(a->user_agent)),
                TAG_IF(headers, SIPTAG_HEADER_STR(headers)),
+               TAG_IF(api_refer_headers(h->api, refer_id),
+                      SIPTAG_HEADER_STR(api_refer_headers(h->api, refer_id))),
                SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+    c->refer_id = refer_id;
     loop_kick(sip_loop(h->api->deps.sip));
     return 0;
 }
@@ -475,9 +483,11 @@ api_req_call(void *arg, struct ctl_request *req)
     const char *uri, *sdp, *call_id;
     char *headers = NULL;
     bool autoaccept = true;
+    unsigned refer_id = 0;
 
     if (h == NULL || api_get_uri(req, "uri", true, &uri) ||
         api_get_string(req, "call_id", false, &call_id) ||
+        api_get_uint(req, "refer_id", &refer_id) ||
         api_get_bool(req, "autoaccept_reinvites", &autoaccept) ||
         api_check_identity(req, h) < 0)
         return;
@@ -488,11 +498,12 @@ api_req_call(void *arg, struct ctl_request *req)
     }
     const char *srtp;
 
-    if ((sdp = api_req_offer(req)) == NULL ||
+    if ((sdp = api_req_sdp(req, "offer")) == NULL ||
         api_req_srtp(req, sdp, &srtp) < 0 ||
         api_get_headers(req, &headers) < 0)
         return;
-    if (api_call_start(h, uri, sdp, call_id, headers) < 0) {
+    /* An unknown refer_id is ignored, as Janus does. */
+    if (api_call_start(h, uri, sdp, call_id, headers, refer_id) < 0) {
         ctl_reply_error(req, API_ERR_LIBSOFIA, "Invalid NUA Handle");
     } else {
         h->call->manual_reinvites = !autoaccept;
@@ -545,6 +556,12 @@ api_call_id(const struct api_handle *h)
     return h->call ? h->call->call_id : NULL;
 }
 
+nua_handle_t *
+api_call_nh(const struct api_handle *h)
+{
+    return h->call ? h->call->nh.nh : NULL;
+}
+
 void
 api_call_message(struct api_handle *h, const char *ctype,
                  const char *content, const char *headers)
@@ -580,7 +597,8 @@ api_req_call_in(struct ctl_request *req, struct api_handle *h,
     return NULL;
 }
 
-/* jsep {type, sdp} of the wanted @type; 448 otherwise. */
+/* jsep {type, sdp} of the wanted @type whose SDP parses; 448 otherwise
+ * (Janus's MISSING_SDP, also for SDP it cannot parse). */
 static const char *
 api_req_sdp(struct ctl_request *req, const char *want)
 {
@@ -588,14 +606,19 @@ api_req_sdp(struct ctl_request *req, const char *want)
     json_t *sdp = jsep ? json_object_get(jsep, "sdp") : NULL;
     json_t *type = jsep ? json_object_get(jsep, "type") : NULL;
 
-    if (json_is_string(sdp) &&
-        strncmp(json_string_value(sdp), "v=0", 3) == 0 &&
-        (type == NULL || (json_is_string(type) &&
-                          strcmp(json_string_value(type), want) == 0)))
-        return json_string_value(sdp);
-    ctl_reply_error(req, API_ERR_MISSING_SDP, "Missing SDP (jsep with type "
-                    "\"%s\" and an sdp starting v=0)", want);
-    return NULL;
+    if (!json_is_string(sdp) ||
+        (type && (!json_is_string(type) ||
+                  strcmp(json_string_value(type), want) != 0))) {
+        ctl_reply_error(req, API_ERR_MISSING_SDP, "Missing SDP (jsep with "
+                        "type \"%s\" and an sdp)", want);
+        return NULL;
+    }
+    if (api_sdp_check(json_string_value(sdp)) != 0) {
+        ctl_reply_error(req, API_ERR_MISSING_SDP, "Invalid SDP (the jsep sdp "
+                        "is not RFC 4566 SDP with at least one m= line)");
+        return NULL;
+    }
+    return json_string_value(sdp);
 }
 
 void
@@ -609,9 +632,14 @@ api_req_accept(void *arg, struct ctl_request *req)
 
     if (h == NULL || api_get_bool(req, "autoaccept_reinvites", &autoaccept) ||
         !(c = api_req_call_in(req, h, API_CALL_INVITED,
-                              "no incoming call to accept")) ||
-        !(sdp = api_req_sdp(req, c->offerless ? "offer" : "answer")) ||
-        api_req_srtp(req, sdp, &srtp) < 0)
+                              "no incoming call to accept")))
+        return;
+    /* After progress the answer is known: the 200 repeats it. */
+    if (c->progressed && json_object_get(req->msg, "jsep") == NULL)
+        sdp = c->local_sdp;
+    else if (!(sdp = api_req_sdp(req, c->offerless ? "offer" : "answer")))
+        return;
+    if (api_req_srtp(req, sdp, &srtp) < 0)
         return;
     /* Janus's TOO_STRICT: SDES demanded, the caller offered none. */
     if (srtp && strcmp(srtp, "sdes_mandatory") == 0 && !c->offerless &&
@@ -622,8 +650,11 @@ api_req_accept(void *arg, struct ctl_request *req)
     }
     if (api_get_headers(req, &headers) < 0)
         return;
-    free(c->local_sdp);
-    c->local_sdp = strdup(sdp);
+    if (sdp != c->local_sdp) {
+        free(c->local_sdp);
+        c->local_sdp = strdup(sdp);
+        sdp = c->local_sdp;
+    }
     c->manual_reinvites = !autoaccept;
     if (c->timer)
         evtimer_del(c->timer);
@@ -641,11 +672,17 @@ api_req_decline(void *arg, struct ctl_request *req)
 {
     struct api_handle *h = api_request_handle(arg, req);
     struct api_call *c;
-    unsigned code = 603;
+    unsigned code = 603, refer_id = 0;
     char *headers = NULL;
 
     if (h == NULL || api_get_uint(req, "code", &code) < 0 ||
-        !(c = api_req_call_in(req, h, API_CALL_INVITED,
+        api_get_uint(req, "refer_id", &refer_id) < 0)
+        return;
+    if (refer_id) {             /* refuse a transfer (Janus) */
+        api_refer_decline(h, req, refer_id, code);
+        return;
+    }
+    if (!(c = api_req_call_in(req, h, API_CALL_INVITED,
                               "no incoming call to decline")) ||
         api_get_headers(req, &headers) < 0)
         return;
@@ -663,6 +700,71 @@ api_req_decline(void *arg, struct ctl_request *req)
     loop_kick(sip_loop(h->api->deps.sip));
     api_reply(req, h, "declining", json_pack("{s:i,s:s}", "code", (int)code,
                                              "call_id", c->call_id));
+}
+
+/* progress (Janus): early media, a 183 with the application's answer. */
+void
+api_req_progress(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    struct api_call *c;
+    const char *sdp, *srtp;
+    char *headers = NULL;
+
+    if (h == NULL || !(c = api_req_call_in(req, h, API_CALL_INVITED,
+                                           "no incoming call")))
+        return;
+    if (c->offerless) {
+        ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (the INVITE "
+                        "had no offer: an early answer needs one)");
+        return;
+    }
+    if (!(sdp = api_req_sdp(req, "answer")) ||
+        api_req_srtp(req, sdp, &srtp) < 0 ||
+        api_get_headers(req, &headers) < 0)
+        return;
+    free(c->local_sdp);
+    c->local_sdp = strdup(sdp);
+    c->progressed = true;
+    nua_respond(c->nh.nh, SIP_183_SESSION_PROGRESS,
+                SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+                SIPTAG_PAYLOAD_STR(sdp),
+                TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    free(headers);
+    loop_kick(sip_loop(h->api->deps.sip));
+    api_reply(req, h, "progressed", NULL);
+}
+
+/* send_ringing (Janus): another 180; sipbridge sends the first itself. */
+void
+api_req_send_ringing(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+    struct api_call *c;
+
+    if (h == NULL || !(c = api_req_call_in(req, h, API_CALL_INVITED,
+                                           "no incoming call")))
+        return;
+    nua_respond(c->nh.nh, SIP_180_RINGING, TAG_END());
+    loop_kick(sip_loop(h->api->deps.sip));
+    api_reply(req, h, "ringing_sent", NULL);
+}
+
+/* reset (Janus): clears a stuck call state; sipbridge has none to clear,
+ * so it only confirms that the handle is idle. */
+void
+api_req_reset(void *arg, struct ctl_request *req)
+{
+    struct api_handle *h = api_request_handle(arg, req);
+
+    if (h == NULL)
+        return;
+    if (h->call) {
+        ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (in a call: "
+                        "hang up or decline first)");
+        return;
+    }
+    api_reply(req, h, "reset", NULL);
 }
 
 /* hold {direction} / unhold: a re-INVITE with our SDP's direction set. */

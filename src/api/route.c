@@ -81,7 +81,7 @@ api_dispatch(struct api_handle *h, const struct sip_event *ev)
         api_incoming_info(h, ev, true);
         break;
     case nua_i_notify:
-        api_incoming_notify(h, ev);
+        api_incoming_notify(h, ev, true);
         break;
     case nua_i_invite:
         api_call_incoming(h, ev);

@@ -1,5 +1,7 @@
 /*
- * sdp.c - the one SDP edit the SIP API makes itself: a hold or unhold
+ * sdp.c - the SIP API's SDP: a check that the application's SDP parses
+ * (the core's sdpcheck, so that a malformed jsep gets an error instead of
+ * going out), and the one edit the API makes itself: a hold or unhold
  * re-offer is the last local SDP with its direction attributes set and
  * the o= session version raised (RFC 3264 section 8).  The rest of the
  * SDP is the application's and passes untouched, so this works on lines
@@ -9,7 +11,29 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <errno.h>
+
+#include <sofia-sip/su_alloc.h>
+
 #include "api_int.h"
+#include "sipbridge/sdpcheck.h"
+
+int
+api_sdp_check(const char *sdp)
+{
+    su_home_t *home = su_home_new(sizeof(*home));
+    sdp_parser_t *parser = NULL;
+    sdp_session_t *session;
+    int rc;
+
+    if (home == NULL)
+        return -ENOMEM;
+    rc = sdpcheck_parse(home, sdp, strlen(sdp), &parser, &session);
+    if (parser)
+        sdp_parser_free(parser);
+    su_home_unref(home);
+    return rc;
+}
 
 static bool
 api_sdp_is_direction(const char *line, size_t len)

@@ -269,7 +269,8 @@ api_req_unsubscribe(void *arg, struct ctl_request *req)
 
 /* A NOTIFY outside any subscription of ours (unsolicited MWI, say). */
 void
-api_incoming_notify(struct api_handle *h, const struct sip_event *ev)
+api_incoming_notify(struct api_handle *h, const struct sip_event *ev,
+                    bool destroy)
 {
     const sip_t *sip = ev->sip;
     const sip_payload_t *pl = sip->sip_payload;
@@ -285,13 +286,15 @@ api_incoming_notify(struct api_handle *h, const struct sip_event *ev)
     if (f == NULL) {
         nua_respond(ev->nh, 415, "Unsupported Media Type (not UTF-8)",
                     NUTAG_WITH_THIS(ev->nua), TAG_END());
-        nua_handle_destroy(ev->nh);
+        if (destroy)
+            nua_handle_destroy(ev->nh);
         return;
     }
     if ((hdrs = api_collect_headers(h, sip)) != NULL)
         json_object_set_new(f, "headers", hdrs);
     nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua), TAG_END());
-    nua_handle_destroy(ev->nh);
+    if (destroy)
+        nua_handle_destroy(ev->nh);
     api_emit(h, "notify", f, sip->sip_call_id ? sip->sip_call_id->i_id
                                               : NULL);
 }

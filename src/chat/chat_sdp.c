@@ -2,25 +2,14 @@
  * chat_sdp.c - SDP answers and offers for a chat-only conference; the
  * rules are in chat_sdp.h.
  *
- * An offer goes through three steps: a line check of our own, sofia-sip's
- * sdp_parse(), and a check of what the parser made of it.  The answer is
- * then built as an sdp_session_t in a private su_home and printed with
- * sdp_print(), which can express all of it.
- *
- * The line check is there because Debian's sofia-sip 1.12.11 parser must
- * not see some inputs:
- *  - it loops forever, allocating, on a non-RTP m-line whose format list
- *    holds a character outside the token set ("m=x 9 foo @"), or a tab right
- *    after the proto ("m=image 9 udptl<SP><TAB>");
- *  - it stops at a line shorter than two characters, or one of blanks only,
- *    and reports success for what it read so far, so a stray "x" between two
- *    m-lines drops the second one and breaks RFC 3264's one-to-one m-lines;
- *  - it copies the offer with strncpy(), so a NUL byte ends it silently.
- * So every line must be "<letter>=..." without control characters, every
- * m-line must be well formed per RFC 4566, and the parser must find as many
- * m-lines as we counted.
+ * An offer goes through three steps: the core's line check and sofia-sip's
+ * sdp_parse() (sdpcheck.h says why the parser needs the check first), and a
+ * check of what the parser made of it.  The answer is then built as an
+ * sdp_session_t in a private su_home and printed with sdp_print(), which
+ * can express all of it.
  */
 #include "sipbridge/chat_sdp.h"
+#include "sipbridge/sdpcheck.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -38,184 +27,23 @@
  */
 #define CHAT_SDP_PORT 9
 
-/* Characters of an RFC 4566 token (the set sofia-sip's parser uses too). */
-static int
-sdp_is_token(unsigned char c)
-{
-    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-           (c >= '0' && c <= '9') ||
-           (c != '\0' && strchr("-!#$%&'*+.^_`{|}~", c) != NULL);
-}
-
-static int
-sdp_is_proto(unsigned char c)
-{
-    return sdp_is_token(c) || c == '/';
-}
-
-static int
-sdp_is_digit(unsigned char c)
-{
-    return c >= '0' && c <= '9';
-}
-
-/* Length of the run at s[0..n) of characters that satisfy @p is. */
-static size_t
-sdp_span(const char *s, size_t n, int (*is)(unsigned char))
-{
-    size_t i = 0;
-
-    while (i < n && is((unsigned char)s[i]))
-        i++;
-    return i;
-}
-
-/* Length of the run of spaces at s[0..n). */
-static size_t
-sdp_spaces(const char *s, size_t n)
-{
-    size_t i = 0;
-
-    while (i < n && s[i] == ' ')
-        i++;
-    return i;
-}
-
-/* The parts of an m= line that the answer repeats as they were offered. */
-struct sdp_mline {
-    const char *media;
-    size_t media_len;
-    const char *proto;
-    size_t proto_len;
-};
-
-/*
- * Scan the value of an m= line (after "m="), s[0..n):
- * media SP port ["/" integer] SP proto 1*(SP fmt), blanks being runs of
- * spaces (a trailing run is tolerated).  Stricter than RFC 4566 only in
- * the port, which must fit in 16 bits.
- */
-static int
-sdp_scan_mline(const char *s, size_t n, struct sdp_mline *ml)
-{
-    size_t i, k, nfmt = 0;
-    unsigned long port = 0;
-
-    i = sdp_span(s, n, sdp_is_token);                     /* media */
-    ml->media = s;
-    ml->media_len = i;
-    if (i == 0 || (k = sdp_spaces(s + i, n - i)) == 0)
-        return -EPROTO;
-    i += k;
-    k = sdp_span(s + i, n - i, sdp_is_digit);             /* port */
-    if (k == 0 || k > 5)
-        return -EPROTO;
-    for (; k > 0; k--, i++)
-        port = port * 10 + (unsigned long)(s[i] - '0');
-    if (port > 65535)
-        return -EPROTO;
-    if (i < n && s[i] == '/') {                           /* port count */
-        i++;
-        if ((k = sdp_span(s + i, n - i, sdp_is_digit)) == 0 || k > 5)
-            return -EPROTO;
-        i += k;
-    }
-    if ((k = sdp_spaces(s + i, n - i)) == 0)
-        return -EPROTO;
-    i += k;
-    if (i >= n || !sdp_is_token((unsigned char)s[i]))   /* proto */
-        return -EPROTO;
-    ml->proto = s + i;
-    ml->proto_len = sdp_span(s + i, n - i, sdp_is_proto);
-    i += ml->proto_len;
-    while (i < n) {                                       /* formats */
-        if ((k = sdp_spaces(s + i, n - i)) == 0)
-            return -EPROTO;
-        i += k;
-        k = sdp_span(s + i, n - i, sdp_is_token);
-        nfmt += k > 0;
-        i += k;
-    }
-    return nfmt > 0 ? 0 : -EPROTO;
-}
-
-/* Check one line s[0..n), n > 0, without its line end. */
-static int
-sdp_check_line(const char *s, size_t n)
-{
-    struct sdp_mline ml;
-
-    if (n > CHAT_SDP_MAX_LINE || n < 2 || s[0] < 'a' || s[0] > 'z' ||
-        s[1] != '=')
-        return -EPROTO;
-    for (size_t i = 2; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-
-        if ((c < 0x20 && c != '\t') || c == 0x7f)
-            return -EPROTO;
-    }
-    return s[0] == 'm' ? sdp_scan_mline(s + 2, n - 2, &ml) : 0;
-}
-
-/*
- * The next non-empty line of s[*pos..len), without its end, into *line and
- * *n.  Lines end at any run of CR and LF, as in the parser.
- * @return 1, or 0 at the end of the text.
- */
-static int
-sdp_next_line(const char *s, size_t len, size_t *pos, const char **line,
-              size_t *n)
-{
-    size_t i = *pos, k = 0;
-
-    while (i < len && (s[i] == '\r' || s[i] == '\n'))
-        i++;
-    while (i + k < len && s[i + k] != '\r' && s[i + k] != '\n')
-        k++;
-    *line = s + i;
-    *n = k;
-    *pos = i + k;
-    return k > 0;
-}
-
-/*
- * Check the offer text line by line (see the top of the file for why) and
- * count its m-lines.
- */
-static int
-sdp_check_text(const char *s, size_t len, unsigned *nmedia)
-{
-    const char *line;
-    size_t pos = 0, n;
-
-    *nmedia = 0;
-    if (len == 0 || len > CHAT_SDP_MAX_LEN || memchr(s, '\0', len) != NULL)
-        return -EPROTO;
-    while (sdp_next_line(s, len, &pos, &line, &n)) {
-        if (sdp_check_line(line, n) != 0)
-            return -EPROTO;
-        *nmedia += line[0] == 'm';
-    }
-    return *nmedia > 0 ? 0 : -EPROTO;
-}
-
 /*
  * Put the media and proto names back as offered: the parser folds known
  * ones to its own spelling ("udp" becomes "UDP", plain "RTP" becomes
  * "RTP/AVP"), and RFC 3264 wants the answer to repeat the offer's.  The
- * enums it set stay.  Runs after sdp_check_text(), so every m-line scans.
+ * enums it set stay.  Runs after sdpcheck_text(), so every m-line scans.
  */
 static int
 sdp_restore_names(su_home_t *home, const char *s, size_t len,
                   sdp_session_t *sdp)
 {
     sdp_media_t *m = sdp->sdp_media;
-    struct sdp_mline ml;
+    struct sdpcheck_mline ml;
     const char *line;
     size_t pos = 0, n;
 
-    while (m != NULL && sdp_next_line(s, len, &pos, &line, &n)) {
-        if (line[0] != 'm' || sdp_scan_mline(line + 2, n - 2, &ml) != 0)
+    while (m != NULL && sdpcheck_next_line(s, len, &pos, &line, &n)) {
+        if (line[0] != 'm' || sdpcheck_scan_mline(line + 2, n - 2, &ml) != 0)
             continue;
         m->m_type_name = su_strndup(home, ml.media, (isize_t)ml.media_len);
         m->m_proto_name = su_strndup(home, ml.proto, (isize_t)ml.proto_len);
@@ -224,16 +52,6 @@ sdp_restore_names(su_home_t *home, const char *s, size_t len,
         m = m->m_next;
     }
     return 0;
-}
-
-static int
-sdp_count_media(const sdp_session_t *sdp)
-{
-    int n = 0;
-
-    for (const sdp_media_t *m = sdp->sdp_media; m != NULL; m = m->m_next)
-        n++;
-    return n;
 }
 
 static const sdp_attribute_t *
@@ -254,18 +72,18 @@ sdp_check_mid(const sdp_media_t *m)
 
     if (mid == NULL)
         return 0;
-    if (mid->a_value == NULL || (n = strlen(mid->a_value)) == 0 ||
-        sdp_span(mid->a_value, n, sdp_is_token) != n)
+    if (mid->a_value == NULL || (n = strlen(mid->a_value)) == 0)
         return -EPROTO;
+    for (size_t i = 0; i < n; i++)
+        if (!sdpcheck_is_token((unsigned char)mid->a_value[i]))
+            return -EPROTO;
     return 0;
 }
 
 /* A parsed offer must have what the answer copies from each m-line. */
 static int
-sdp_check_session(const sdp_session_t *sdp, unsigned nmedia)
+sdp_check_session(const sdp_session_t *sdp)
 {
-    if ((unsigned)sdp_count_media(sdp) != nmedia)
-        return -EPROTO;
     for (const sdp_media_t *m = sdp->sdp_media; m != NULL; m = m->m_next) {
         if (m->m_type_name == NULL || m->m_proto_name == NULL ||
             (m->m_rtpmaps == NULL && m->m_format == NULL) ||
@@ -283,30 +101,13 @@ static int
 sdp_parse_offer(su_home_t *home, const char *s, size_t len,
                 sdp_parser_t **parser, sdp_session_t **sdp)
 {
-    unsigned nmedia;
-    const char *err;
+    int rc = sdpcheck_parse(home, s, len, parser, sdp);
 
-    *parser = NULL;
-    *sdp = NULL;
-    if (s == NULL || sdp_check_text(s, len, &nmedia) != 0)
+    if (rc != 0)
+        return rc;
+    if (sdp_check_session(*sdp) != 0)
         return -EPROTO;
-    *parser = sdp_parse(home, s, (issize_t)len, 0);
-    *sdp = sdp_session(*parser);
-    if (*sdp != NULL) {
-        if (sdp_check_session(*sdp, nmedia) != 0)
-            return -EPROTO;
-        return sdp_restore_names(home, s, len, *sdp);
-    }
-    /*
-     * The parser reports running out of memory as text only: a static
-     * parser without a home, or this prefix.  Only the prefix: other
-     * messages quote the offer, which may say "memory" too.
-     */
-    err = sdp_parsing_error(*parser);
-    if (sdp_parser_home(*parser) == NULL ||
-        (err != NULL && strncmp(err, "memory exhausted", 16) == 0))
-        return -ENOMEM;
-    return -EPROTO;
+    return sdp_restore_names(home, s, len, *sdp);
 }
 
 /* Case-insensitive strstr; strcasestr() is a GNU extension. */
