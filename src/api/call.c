@@ -40,6 +40,7 @@ struct api_call {
     int last_status;
     char last_phrase[64];
     char *local_sdp;            /* ours, for re-INVITEs and hold */
+    char *secret, *authuser;    /* call's own credentials, or NULL */
     struct event *timer;        /* no-answer */
 };
 
@@ -55,6 +56,8 @@ api_call_free(struct api_handle *h)
     if (c->timer)
         event_free(c->timer);
     free(c->local_sdp);
+    free(c->secret);
+    free(c->authuser);
     free(c);
     h->call = NULL;
 }
@@ -102,23 +105,51 @@ api_call_jsep(const sip_t *sip, const char *type)
                      (size_t)pl->pl_len);
 }
 
+/*
+ * A 401/407 to our INVITE: answered once with the call's credentials or
+ * the account's.  nua then waits for credentials that will not come, so
+ * an unanswerable challenge ends the call here (Janus: hangup).
+ */
+static void
+api_call_challenged(struct api_handle *h, const struct sip_event *ev)
+{
+    struct api_call *c = h->call;
+    const struct api_account *a = api_identity(h);
+    struct api_account acct;
+    char cred[1024];
+
+    if (a != NULL && ev->sip != NULL && !c->authed) {
+        acct = *a;
+        if (c->secret)
+            acct.secret = c->secret;
+        if (c->authuser)
+            acct.authuser = c->authuser;
+        if (api_credentials(&acct, ev->sip, cred, sizeof(cred)) == 0) {
+            c->authed = true;
+            nua_authenticate(c->nh.nh, NUTAG_AUTH(cred), TAG_END());
+            loop_kick(sip_loop(h->api->deps.sip));
+            return;
+        }
+    }
+    log_info("api", "handle %" PRIu64 ": call %s: %d %s, no credentials to "
+             "answer it", h->id, c->call_id, ev->status, ev->phrase);
+    api_refer_progress(h->api, c->refer_id, ev->status, ev->phrase);
+    api_call_hangup_event(h, ev->status, ev->phrase);
+    api_call_free(h);
+}
+
 /* Provisional and final answers to our INVITE. */
 static void
 api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
 {
     struct api_call *c = h->call;
-    const struct api_account *a = api_identity(h);
-    json_t *jsep = api_call_jsep(ev->sip, "answer"), *p;
-    char cred[1024];
+    json_t *jsep, *p;
 
-    if ((ev->status == 401 || ev->status == 407) && !c->authed && ev->sip &&
-        a && api_credentials(a, ev->sip, cred, sizeof(cred)) == 0) {
-        json_decref(jsep);
-        c->authed = true;
-        nua_authenticate(c->nh.nh, NUTAG_AUTH(cred), TAG_END());
-        loop_kick(sip_loop(h->api->deps.sip));
+    if (ev->status == 401 || ev->status == 407) {
+        api_call_challenged(h, ev);
         return;
     }
+    jsep = api_call_jsep(ev->sip, "answer");
     if (c->refer_id && c->state == API_CALL_INVITING) {
         api_refer_progress(h->api, c->refer_id, ev->status, ev->phrase);
         if (ev->status >= 200)
@@ -484,16 +515,27 @@ api_req_call(void *arg, struct ctl_request *req)
     char *headers = NULL;
     bool autoaccept = true;
     unsigned refer_id = 0;
+    const char *secret, *ha1, *authuser;
 
     if (h == NULL || api_get_uri(req, "uri", true, &uri) ||
         api_get_string(req, "call_id", false, &call_id) ||
         api_get_uint(req, "refer_id", &refer_id) ||
+        api_get_string(req, "secret", false, &secret) ||
+        api_get_string(req, "ha1_secret", false, &ha1) ||
+        api_get_string(req, "authuser", false, &authuser) ||
         api_get_bool(req, "autoaccept_reinvites", &autoaccept) ||
         api_check_identity(req, h) < 0)
         return;
     if (h->call) {
         ctl_reply_error(req, API_ERR_WRONG_STATE, "Wrong state (already in "
                         "a call)");
+        return;
+    }
+    /* nua answers challenges from a password only (no HA1). */
+    if (ha1) {
+        ctl_reply_error(req, API_ERR_INVALID_ELEMENT, "Invalid element "
+                        "(ha1_secret: calls answer challenges with a secret "
+                        "only)");
         return;
     }
     const char *srtp;
@@ -507,6 +549,8 @@ api_req_call(void *arg, struct ctl_request *req)
         ctl_reply_error(req, API_ERR_LIBSOFIA, "Invalid NUA Handle");
     } else {
         h->call->manual_reinvites = !autoaccept;
+        h->call->secret = secret ? strdup(secret) : NULL;
+        h->call->authuser = authuser ? strdup(authuser) : NULL;
         api_reply(req, h, "calling", json_pack("{s:s}", "call_id",
                                                h->call->call_id));
     }

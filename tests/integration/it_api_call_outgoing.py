@@ -285,12 +285,11 @@ class OutgoingCall(sbtest.unittest.TestCase):
 
     def test_invite_challenged_407(self):
         """407 with Proxy-Authenticate: the INVITE is sent again with
-        Proxy-Authorization from the account's authuser and secret (a
-        guest register carries them: `call` itself takes no credentials
-        in call.c), then 200 → accepted."""
-        self.register(secret="s3cret", authuser="authalice")
+        Proxy-Authorization from the call's own authuser and secret (as
+        Janus's call takes them), then 200 → accepted."""
+        self.register()
         p = self.uas("api_out_auth.xml")
-        self.call(p, "out-auth-1")
+        self.call(p, "out-auth-1", secret="s3cret", authuser="authalice")
         names, by = self.events_until("accepted")
         self.assertEqual(names, ["accepted"], by)
         self.assertEqual(by["accepted"].get("jsep"),
@@ -327,6 +326,26 @@ class OutgoingCall(sbtest.unittest.TestCase):
         self.assertGreater(cseq_no(second), cseq_no(first))
         self.assertEqual(second.body, first.body)
         self.assertEqual(first.body.decode(), OFFER)
+
+    def test_invite_challenge_nobody_can_answer(self):
+        """A guest without a secret is challenged: the call ends with a
+        hangup event carrying the 407 (nua would wait for credentials
+        forever), and the handle can call again.  ha1_secret in call is
+        refused: nua answers challenges from a password only."""
+        self.register()
+        r = self.c.request({"request": "call", "handle_id": self.h,
+                            "uri": "sip:bob@127.0.0.1:9", "ha1_secret": "0" * 32,
+                            "jsep": {"type": "offer", "sdp": OFFER}})
+        self.assertEqual(r.get("error_code"), 444, r)
+        p = self.uas("api_out_407_once.xml")
+        self.call(p, "out-auth-2")
+        names, by = self.events_until("hangup")
+        self.assertEqual(names, ["hangup"], by)
+        self.assertEqual((by["hangup"]["result"]["code"], by["hangup"]["call_id"]),
+                         (407, "out-auth-2"), by["hangup"])
+        self.finished(p)
+        self.assertEqual(self.c.request({"request": "hangup", "handle_id": self.h})
+                         .get("error_code"), 447)
 
     def test_hold_unhold_and_update(self):
         """hold (sendonly by default), unhold (sendrecv), hold inactive:
