@@ -321,17 +321,47 @@ api_call_free_helper(struct api_handle *master)
     return NULL;
 }
 
+/* incomingcall / updatingcall: who calls, as Janus reports it, with the
+ * offer as jsep when the INVITE had one. */
+static void
+api_call_offered(struct api_handle *h, const char *event, const sip_t *sip)
+{
+    const sip_payload_t *pl = sip->sip_payload;
+    const char *sdp = pl && pl->pl_len ? pl->pl_data : NULL;
+    const sip_from_t *f = sip->sip_from;
+    char uri[512], display[256], by[512] = "";
+    json_t *p, *r, *hdrs;
+
+    url_e(uri, sizeof(uri), f->a_url);
+    if (sip->sip_referred_by)
+        msg_header_field_e(by, sizeof(by), (const msg_header_t *)
+                           sip->sip_referred_by, 0);
+    r = json_pack("{s:s,s:s,s:s*,s:s,s:s*,s:s*,s:s*,s:s}", "event", event,
+                  "username", uri, "displayname",
+                  api_display(f->a_display, display, sizeof(display)),
+                  "callee", api_identity(h) ? api_identity(h)->uri : "",
+                  "srtp", api_sdp_srtp(sdp),
+                  "referred_by", by[0] ? by : NULL,
+                  "replaces", sip->sip_replaces
+                                  ? sip->sip_replaces->rp_call_id : NULL,
+                  "call_id", h->call->call_id);
+    if ((hdrs = api_collect_headers(h, sip)) != NULL)
+        json_object_set_new(r, "headers", hdrs);
+    p = json_pack("{s:s,s:o,s:s}", "sip", "event", "result", r, "call_id",
+                  h->call->call_id);
+    if (sdp)
+        json_object_set_new(p, "jsep", api_sdp_jsep(sdp, "offer"));
+    api_emit_json(h, p);
+}
+
 void
 api_call_incoming(struct api_handle *h, const struct sip_event *ev)
 {
     const sip_t *sip = ev->sip;
     const char *sdp = sip->sip_payload && sip->sip_payload->pl_len
                           ? sip->sip_payload->pl_data : NULL;
-    const sip_from_t *f = sip->sip_from;
     struct timeval tv = { h->api->cfg.no_answer_s, 0 };
-    char uri[512], display[256];
     struct api_call *c;
-    json_t *p, *hdrs;
 
     if (h->call && api_call_free_helper(h) != NULL)
         h = api_call_free_helper(h);
@@ -359,21 +389,7 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
     nua_respond(ev->nh, SIP_180_RINGING, NUTAG_WITH_THIS(ev->nua), TAG_END());
     if ((c->timer = evtimer_new(h->api->base, api_call_on_timer, h)))
         evtimer_add(c->timer, &tv);
-    url_e(uri, sizeof(uri), f->a_url);
-    p = json_pack("{s:s,s:{s:s,s:s,s:s*,s:s,s:s*}}", "sip", "event",
-                  "result", "event", "incomingcall", "username", uri,
-                  "displayname", api_display(f->a_display, display,
-                                             sizeof(display)),
-                  "callee", api_identity(h) ? api_identity(h)->uri : "",
-                  "srtp", api_sdp_srtp(sdp));
-    json_object_set_new(json_object_get(p, "result"), "call_id",
-                        json_string(c->call_id));
-    if ((hdrs = api_collect_headers(h, sip)) != NULL)
-        json_object_set_new(json_object_get(p, "result"), "headers", hdrs);
-    if (sdp)
-        json_object_set_new(p, "jsep", api_sdp_jsep(sdp, "offer"));
-    json_object_set_new(p, "call_id", json_string(c->call_id));
-    api_emit_json(h, p);
+    api_call_offered(h, "incomingcall", sip);
 }
 
 static json_t *
@@ -407,16 +423,10 @@ static void
 api_call_reinvite(struct api_handle *h, const struct sip_event *ev)
 {
     struct api_call *c = h->call;
-    json_t *p, *jsep;
 
     if (c->manual_reinvites) {
         c->reinvited = true;
-        p = json_pack("{s:s,s:{s:s,s:s}}", "sip", "event", "result", "event",
-                      "updatingcall", "call_id", c->call_id);
-        if ((jsep = api_call_jsep(ev->sip, "offer")) != NULL)
-            json_object_set_new(p, "jsep", jsep);
-        json_object_set_new(p, "call_id", json_string(c->call_id));
-        api_emit_json(h, p);
+        api_call_offered(h, "updatingcall", ev->sip);
         return;
     }
     nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua),

@@ -222,10 +222,14 @@ class IncomingSipp(sbtest.unittest.TestCase):
     def test_reinvite_answered_by_update_without_autoaccept(self):
         h = self.h
         s = self.sipp("api_in_reinvite.xml")
-        call_id = self.incoming(h)["call_id"]
+        first = self.incoming(h)
+        call_id = first["call_id"]
         self.accept(h, autoaccept_reinvites=False)
         ev = self.ev(h, "updatingcall")
         self.assertEqual(ev["jsep"], {"type": "offer", "sdp": CALLER_REOFFER}, ev)
+        # Who re-offers, as in incomingcall (Janus).
+        for k in ("username", "displayname", "callee"):
+            self.assertEqual(ev["result"][k], first["result"][k], (k, ev, first))
         self.assertEqual((ev["call_id"], ev["result"]["call_id"]), (call_id, call_id), ev)
         self.req({"request": "update", "handle_id": h,
                   "jsep": {"type": "answer", "sdp": NEW_ANSWER}}, "updated")

@@ -170,6 +170,44 @@ class Incoming(sbtest.unittest.TestCase):
         ev = event(c, h, "hangup")
         self.assertEqual(ev["result"]["code"], 486, ev)
 
+    def test_progress_then_accept_and_transfer_headers(self):
+        """An INVITE that follows a transfer shows Referred-By and Replaces
+        in incomingcall; progress sends 183 with the application's answer
+        (early media), send_ringing another 180, and accept without a
+        jsep repeats that answer in the 200."""
+        c, h = self.c, self.h
+        ua = self.ua()
+        out = {}
+        t = threading.Thread(target=lambda: out.setdefault("r", ua.invite(
+            self.user, extra=["Referred-By: <sip:tom@example.com>",
+                              "Replaces: abc@host;to-tag=1;from-tag=2"])))
+        t.start()
+        self.addCleanup(t.join, bounded(15))
+        res = event(c, h, "incomingcall")["result"]
+        self.assertEqual((res["referred_by"], res["replaces"]),
+                         ("<sip:tom@example.com>", "abc@host"), res)
+        bad = c.request({"request": "progress", "handle_id": h,
+                         "jsep": {"type": "answer", "sdp": "v=0\r\nm=audio x\r\n"}})
+        self.assertEqual(bad["error_code"], 448, bad)
+        r = c.request({"request": "progress", "handle_id": h,
+                       "jsep": {"type": "answer", "sdp": ANSWER}})
+        self.assertEqual(r["data"]["result"], {"event": "progressed"}, r)
+        r = c.request({"request": "send_ringing", "handle_id": h})
+        self.assertEqual(r["data"]["result"], {"event": "ringing_sent"}, r)
+        self.assertEqual(c.request({"request": "reset", "handle_id": h})["error_code"], 447)
+        r = c.request({"request": "accept", "handle_id": h})
+        self.assertEqual(r["data"]["result"], {"event": "accepted"}, r)
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 200)
+        got = [(x.status, x.body) for x in ua.responses(ua.invite_branch)]
+        self.assertIn((183, ANSWER.encode()), got)
+        self.assertEqual([x for x, _ in got].count(180), 2, got)
+        self.assertEqual(out["r"].body, ANSWER.encode())
+        self.assertEqual(ua.bye().status, 200)
+        event(c, h, "hangup")
+        self.assertEqual(c.request({"request": "reset", "handle_id": h})["data"]["result"],
+                         {"event": "reset"})
+
     def test_missed_call_when_busy(self):
         c, h = self.c, self.h
         ua1 = self.ua()
