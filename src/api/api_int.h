@@ -218,6 +218,10 @@ void api_refers_drop(struct api_handle *h);
 
 /* sdp.c: 0 if @sdp parses as SDP (sdpcheck_parse), else -EPROTO/-ENOMEM. */
 int api_sdp_check(const char *sdp);
+/* The first direction attribute of @sdp, or "sendrecv" (static). */
+const char *api_sdp_get_direction(const char *sdp);
+/* The direction that answers an @offer's when we want @want (static). */
+const char *api_sdp_answer_direction(const char *offer, const char *want);
 /* @sdp with every direction attribute set to @dir (added at
  * session level when it has none) and the o= version raised; malloc'd. */
 char *api_sdp_direction(const char *sdp, const char *dir);

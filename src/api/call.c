@@ -31,6 +31,7 @@ struct api_call {
     char call_id[128];
     bool authed, ended, incoming, offerless, held;
     bool manual_reinvites;      /* autoaccept_reinvites:false */
+    const char *hold_dir;       /* our direction while held (static) */
     bool reinvited;             /* a re-INVITE waits for `update` */
     bool quiet_reinvite;        /* our hold's 200 is not reported */
     bool early;                 /* outgoing: the answer came in progress */
@@ -417,6 +418,32 @@ api_call_acked(struct api_handle *h, const struct sip_event *ev)
     api_emit_json(h, p);
 }
 
+/*
+ * Our SDP as the answer to a re-offer: its direction follows RFC 3264
+ * section 6.1 (a phone putting us on hold with sendonly gets recvonly),
+ * from what we want (sendrecv, or our hold's direction).  The o= version
+ * rises only when the text changes.
+ */
+static void
+api_call_answer_direction(struct api_call *c, const sip_t *sip)
+{
+    const sip_payload_t *pl = sip ? sip->sip_payload : NULL;
+    const char *want, *dir;
+    char *offer, *sdp;
+
+    if (c->local_sdp == NULL || pl == NULL || pl->pl_len == 0 ||
+        (offer = strndup(pl->pl_data, pl->pl_len)) == NULL)
+        return;
+    want = c->held ? c->hold_dir : "sendrecv";
+    dir = api_sdp_answer_direction(api_sdp_get_direction(offer), want);
+    free(offer);
+    if (strcmp(dir, api_sdp_get_direction(c->local_sdp)) == 0 ||
+        (sdp = api_sdp_direction(c->local_sdp, dir)) == NULL)
+        return;
+    free(c->local_sdp);
+    c->local_sdp = sdp;
+}
+
 /* autoaccept_reinvites (Janus's default): answer with our last SDP;
  * without it the application answers with `update`. */
 static void
@@ -429,6 +456,7 @@ api_call_reinvite(struct api_handle *h, const struct sip_event *ev)
         api_call_offered(h, "updatingcall", ev->sip);
         return;
     }
+    api_call_answer_direction(c, ev->sip);
     nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua),
                 TAG_IF(c->local_sdp,
                        SIPTAG_CONTENT_TYPE_STR("application/sdp")),
@@ -853,6 +881,8 @@ api_req_hold(void *arg, struct ctl_request *req)
         loop_kick(sip_loop(h->api->deps.sip));
     }
     c->held = hold;
+    if (hold && c->local_sdp)   /* static, unlike the request's string */
+        c->hold_dir = api_sdp_get_direction(c->local_sdp);
     api_reply(req, h, hold ? "holding" : "resuming", NULL);
 }
 

@@ -7,11 +7,10 @@
  * SDP is the application's and passes untouched, so this works on lines
  * rather than through sofia's SDP printer, which would reformat it.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <errno.h>
 
 #include <sofia-sip/su_alloc.h>
 
@@ -109,4 +108,42 @@ api_sdp_direction(const char *sdp, const char *dir)
         }
     }
     return out;
+}
+
+const char *
+api_sdp_get_direction(const char *sdp)
+{
+    static const char *const dirs[] = { "sendrecv", "sendonly", "recvonly",
+                                        "inactive" };
+    const char *p = sdp;
+
+    while (*p) {
+        size_t len = strcspn(p, "\r\n");
+
+        if (api_sdp_is_direction(p, len))
+            for (size_t i = 0; i < 4; i++)
+                if (strncmp(p + 2, dirs[i], len - 2) == 0)
+                    return dirs[i];
+        p += len;
+        p += strspn(p, "\r\n");
+    }
+    return "sendrecv";
+}
+
+/* RFC 3264 section 6.1: we send only if we want to and the offerer
+ * receives; we receive only if we want to and the offerer sends. */
+const char *
+api_sdp_answer_direction(const char *offer, const char *want)
+{
+    bool they_send = strcmp(offer, "sendrecv") == 0 ||
+                     strcmp(offer, "sendonly") == 0;
+    bool they_recv = strcmp(offer, "sendrecv") == 0 ||
+                     strcmp(offer, "recvonly") == 0;
+    bool send = they_recv && (strcmp(want, "sendrecv") == 0 ||
+                              strcmp(want, "sendonly") == 0);
+    bool recv = they_send && (strcmp(want, "sendrecv") == 0 ||
+                              strcmp(want, "recvonly") == 0);
+
+    return send ? (recv ? "sendrecv" : "sendonly")
+                : (recv ? "recvonly" : "inactive");
 }

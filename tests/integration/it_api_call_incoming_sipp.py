@@ -204,11 +204,12 @@ class IncomingSipp(sbtest.unittest.TestCase):
                                         "content": "Signal=1\r\nDuration=160\r\n"}, ev)
         self.assertEqual(ev["call_id"], call_id)
         # Ours: INFO Signal=9 (checked by sipp), then its re-INVITE a=sendonly
-        # answered by the daemon with our answer (checked by sipp), unreported.
+        # (the caller holds) answered by the daemon with our answer set to
+        # a=recvonly, version 8 (RFC 3264 6.1; checked by sipp), unreported.
         self.req({"request": "dtmf_info", "handle_id": h, "digit": "9"}, "dtmfsent")
         ev = self.ev(h, "message")
         self.assertEqual((ev["result"]["content"], ev["call_id"]), ("reinvited\r\n", call_id), ev)
-        # hold: re-INVITE a=sendonly, o= version 8; unhold: a=sendrecv, 9.
+        # hold: re-INVITE a=sendonly, o= version 9; unhold: a=sendrecv, 10.
         self.req({"request": "hold", "handle_id": h}, "holding")
         ev = self.ev(h, "message")
         self.assertEqual(ev["result"]["content"], "held\r\n", ev)

@@ -45,12 +45,39 @@ direction_added_when_absent_and_lf_only(void **state)
     free(out);
 }
 
+static void
+direction_read_and_answered(void **state)
+{
+    (void)state;
+    assert_string_equal(api_sdp_get_direction("v=0\r\nm=audio 4 RTP/AVP 0\r\n"),
+                        "sendrecv");
+    assert_string_equal(api_sdp_get_direction("v=0\nt=0 0\na=inactive\n"),
+                        "inactive");
+    assert_string_equal(api_sdp_get_direction("v=0\r\na=sendonlyx\r\n"
+                                              "a=recvonly\r\n"), "recvonly");
+    /* RFC 3264 6.1, as a phone on hold expects. */
+    assert_string_equal(api_sdp_answer_direction("sendonly", "sendrecv"),
+                        "recvonly");
+    assert_string_equal(api_sdp_answer_direction("recvonly", "sendrecv"),
+                        "sendonly");
+    assert_string_equal(api_sdp_answer_direction("inactive", "sendrecv"),
+                        "inactive");
+    assert_string_equal(api_sdp_answer_direction("sendrecv", "sendrecv"),
+                        "sendrecv");
+    /* We hold (sendonly) and they hold too: nobody sends. */
+    assert_string_equal(api_sdp_answer_direction("sendonly", "sendonly"),
+                        "inactive");
+    assert_string_equal(api_sdp_answer_direction("sendrecv", "sendonly"),
+                        "sendonly");
+}
+
 int
 main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(direction_replaced_and_version_raised),
         cmocka_unit_test(direction_added_when_absent_and_lf_only),
+        cmocka_unit_test(direction_read_and_answered),
     };
 
     return cmocka_run_group_tests(tests, NULL, NULL);
