@@ -96,6 +96,7 @@ struct cfg_global {
     char *user_agent;        /* user_agent (default "sipbridge/VERSION") */
     size_t udp_recv_buffer;  /* udp_recv_buffer (default 4M) */
     bool debug;              /* debug: SIP trace at start (default no) */
+    unsigned min_se;         /* min_se: RFC 4028 Min-SE, s (default 90) */
     char *entity_id;         /* entity_id "xx:xx:xx:xx:xx:xx", or NULL:
                                 generated once and kept in state_dir */
 };

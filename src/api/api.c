@@ -30,6 +30,7 @@ static const struct sip_route_ops api_route_ops = {
 static const struct cfg_key api_keys[] = {
     { "handle_grace", CFG_UINT, 0, 0, 86400, NULL },
     { "no_answer_timeout", CFG_UINT, 0, 1, 3600, NULL },
+    { "session_timer", CFG_UINT, 0, 0, 86400, NULL },
     { "retry_min", CFG_UINT, 0, 100, 3600000, NULL },
     { "retry_max", CFG_UINT, 0, 100, 3600000, NULL },
     { "trunk", CFG_STRING, CFG_REPEATABLE, 0, 0, NULL },
@@ -78,6 +79,7 @@ api_cfg_read(const struct cfg *cfg, struct api_cfg *c)
     memset(c, 0, sizeof(*c));
     c->grace_s = sec ? cfg_get_uint(sec, "handle_grace", 30) : 30;
     c->no_answer_s = sec ? cfg_get_uint(sec, "no_answer_timeout", 60) : 60;
+    c->session_s = sec ? cfg_get_uint(sec, "session_timer", 1800) : 1800;
     c->retry_min_ms = sec ? cfg_get_uint(sec, "retry_min", 2000) : 2000;
     c->retry_max_ms = sec ? cfg_get_uint(sec, "retry_max", 60000) : 60000;
     if (c->retry_max_ms < c->retry_min_ms)

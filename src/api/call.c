@@ -33,7 +33,7 @@ struct api_call {
     bool manual_reinvites;      /* autoaccept_reinvites:false */
     const char *hold_dir;       /* our direction while held (static) */
     bool reinvited;             /* a re-INVITE waits for `update` */
-    bool quiet_reinvite;        /* our hold's 200 is not reported */
+    bool updating;              /* our re-INVITE is the app's update */
     bool early;                 /* outgoing: the answer came in progress */
     bool progressed;            /* incoming: we sent 183 with our answer */
     const char *offer_srtp;     /* an incoming offer's SDES use, or NULL */
@@ -151,6 +151,16 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
         return;
     }
     jsep = api_call_jsep(ev->sip, "answer");
+    if (c->state == API_CALL_INCALL) {  /* one of our re-INVITEs */
+        bool report = c->updating && ev->status >= 200 && ev->status < 300;
+
+        if (ev->status >= 200)
+            c->updating = false;
+        if (!report) {          /* hold, session refresh: as Janus, quiet */
+            json_decref(jsep);
+            return;
+        }
+    }
     if (c->refer_id && c->state == API_CALL_INVITING) {
         api_refer_progress(h->api, c->refer_id, ev->status, ev->phrase);
         if (ev->status >= 200)
@@ -171,11 +181,6 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
         jsep = NULL;
     } else if (ev->status < 200 && jsep) {
         c->early = true;
-    }
-    if (ev->status >= 200 && c->quiet_reinvite) {
-        c->quiet_reinvite = false;      /* Janus reports no hold result */
-        json_decref(jsep);
-        return;
     }
     p = json_pack("{s:s,s:{s:s}}", "sip", "event", "result", "event",
                   ev->status >= 200 ? "accepted" : jsep ? "progress"
@@ -492,6 +497,8 @@ api_call_start(struct api_handle *h, const char *uri, const char *sdp,
         return -ENOMEM;
     }
     nua_invite(c->nh.nh, NUTAG_URL(uri), SIPTAG_CALL_ID_STR(c->call_id),
+               TAG_IF(h->api->cfg.session_s,
+                      NUTAG_SESSION_TIMER(h->api->cfg.session_s)),
                TAG_IF(a->outbound_proxy, NUTAG_PROXY(a->outbound_proxy)),
                TAG_IF(a->user_agent, SIPTAG_USER_AGENT_STR(a->user_agent)),
                TAG_IF(headers, SIPTAG_HEADER_STR(headers)),
@@ -740,7 +747,12 @@ api_req_accept(void *arg, struct ctl_request *req)
     c->manual_reinvites = !autoaccept;
     if (c->timer)
         evtimer_del(c->timer);
+    /* As the callee nua would refresh with an offerless re-INVITE, whose
+     * answer it cannot give without media: UPDATE without SDP instead. */
     nua_respond(c->nh.nh, SIP_200_OK,
+                TAG_IF(h->api->cfg.session_s,
+                       NUTAG_SESSION_TIMER(h->api->cfg.session_s)),
+                NUTAG_UPDATE_REFRESH(1),
                 SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                 SIPTAG_PAYLOAD_STR(sdp),
                 TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
@@ -875,7 +887,6 @@ api_req_hold(void *arg, struct ctl_request *req)
         (sdp = api_sdp_direction(c->local_sdp, dir)) != NULL) {
         free(c->local_sdp);
         c->local_sdp = sdp;
-        c->quiet_reinvite = true;
         nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
         loop_kick(sip_loop(h->api->deps.sip));
@@ -949,6 +960,7 @@ api_req_update(void *arg, struct ctl_request *req)
                     SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                     SIPTAG_PAYLOAD_STR(sdp), TAG_END());
     } else {
+        c->updating = true;
         nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
                    SIPTAG_PAYLOAD_STR(sdp), TAG_END());
     }

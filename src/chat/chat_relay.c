@@ -198,8 +198,9 @@ chat_relay_one(struct chat_part *p, const char *display, const char *ctype,
     chat_out_pump(p);
 }
 
-/* sofia-sip's sip_response_terminates_dialog(): nua ends the dialog by
- * itself, without BYE, when an in-dialog request gets one of these. */
+/* Answers that say the participant is gone (RFC 5057's dialog-ending
+ * codes, as in sofia-sip's sip_response_terminates_dialog(), which the
+ * core keeps from ending the dialog silently): we end it with BYE. */
 static int
 chat_status_ends_dialog(int status)
 {
@@ -230,16 +231,13 @@ chat_relay_answered(struct chat_part *p, int status)
     log_info(CHAT_LOG, "%s: relay to participant %llu (%s) failed: %d "
              "(%u in a row)", conf->name, (unsigned long long)p->id, p->uri,
              status, p->consecutive);
-    if (p->state != CHAT_PART_LEAVING && chat_status_ends_dialog(status)) {
-        snprintf(why, sizeof(why), "a relayed message got %d, which ends "
-                 "the dialog", status);
-        conf->removed++;
-        chat_part_depart(p, why);   /* nua sends no BYE; it reports the end */
-        return;
-    }
     if (p->state != CHAT_PART_LEAVING &&
-        (status == 481 || p->consecutive >= conf->max_failures)) {
-        if (status == 481)
+        (status == 481 || chat_status_ends_dialog(status) ||
+         p->consecutive >= conf->max_failures)) {
+        if (chat_status_ends_dialog(status))
+            snprintf(why, sizeof(why), "a relayed message got %d, which ends "
+                     "the dialog", status);
+        else if (status == 481)
             snprintf(why, sizeof(why), "its dialog is gone (481)");
         else
             snprintf(why, sizeof(why), "%u relayed messages failed in a row "

@@ -394,6 +394,7 @@ static const struct cfg_key cfg_global_keys[] = {
     { "user_agent", CFG_STRING, 0, 0, 0, NULL },
     { "udp_recv_buffer", CFG_SIZE, 0, 4 * CFG_K, CFG_G, NULL },
     { "debug", CFG_BOOL, 0, 0, 0, NULL },
+    { "min_se", CFG_UINT, 0, 1, 86400, NULL },
     { "entity_id", CFG_STRING, 0, 0, 0, NULL },
     { NULL, CFG_STRING, 0, 0, 0, NULL }
 };
@@ -1039,6 +1040,7 @@ cfg_set_defaults(struct cfg *cfg)
     cfg->global.log_level = LOG_LVL_NOTICE;
     cfg->global.udp_recv_buffer = 4 * CFG_M;
     cfg->global.debug = false;
+    cfg->global.min_se = 90;
     cfg->control.mode = 0660;
     cfg->control.max_line = CFG_M;
     cfg->control.max_output = 8 * CFG_M;
@@ -1061,6 +1063,7 @@ cfg_build_global(const struct ini_section *sec, struct cfg_global *g)
         cfg_parse_bool(v, &g->debug);
     g->udp_recv_buffer = cfg_get_size(sec, "udp_recv_buffer",
                                       g->udp_recv_buffer);
+    g->min_se = cfg_get_uint(sec, "min_se", g->min_se);
     if (cfg_set_str(&g->state_dir, ini_get(sec, "state_dir")) < 0 ||
         cfg_set_str(&g->entity_id, ini_get(sec, "entity_id")) < 0 ||
         cfg_set_str(&g->user_agent, ini_get(sec, "user_agent")) < 0)

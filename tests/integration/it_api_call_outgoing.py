@@ -78,7 +78,8 @@ def origin_version(body):
 
 class OutgoingCall(sbtest.unittest.TestCase):
     def setUp(self):
-        self.d = Daemon()
+        # min_se=1 lets a far end ask for a 2 s session timer (test below).
+        self.d = Daemon(global_extra="min_se=1\n")
         self.addCleanup(self.d.cleanup)
         self.c = self.d.client()
         self.addCleanup(self.c.close)
@@ -346,6 +347,45 @@ class OutgoingCall(sbtest.unittest.TestCase):
         self.finished(p)
         self.assertEqual(self.c.request({"request": "hangup", "handle_id": self.h})
                          .get("error_code"), 447)
+
+    def test_failed_info_and_message_keep_the_call(self):
+        """The far end refuses an in-dialog MESSAGE with 404 and an INFO
+        with 604: each is reported (messagedelivery, infodelivery) and the
+        call goes on (Debian's sofia-sip would end the dialog without a
+        BYE; sip.c's override stops it): the next INFO gets 200 and the
+        hangup is a BYE that gets 200."""
+        self.register()
+        p = self.uas("api_out_refused.xml")
+        self.call(p, "out-refused-1")
+        self.events_until("accepted")
+        self.request({"request": "message", "content": "hello"}, "messagesent")
+        names, by = self.events_until("messagedelivery")
+        self.assertEqual(by["messagedelivery"]["result"]["code"], 404, by)
+        self.request({"request": "info", "type": "text/plain", "content": "x"}, "infosent")
+        names, by = self.events_until("infodelivery")
+        self.assertEqual(by["infodelivery"]["result"]["code"], 604, by)
+        self.request({"request": "dtmf_info", "digit": "1"}, "dtmfsent")
+        self.hangup(p, "out-refused-1")
+        self.assertEqual([m.status for m in p.sent() if m.status], [180, 200, 404, 604, 200, 200],
+                         p.report())
+
+    def test_session_timer_refreshes_the_call(self):
+        """RFC 4028: the INVITE offers session timers; the far end asks for
+        a 2 s session refreshed by us, and nua's refresh re-INVITE arrives
+        in the dialog with the same SDP, answered 200, and is not reported
+        (the next event is the hangup's)."""
+        self.register()
+        p = self.uas("api_out_session_timer.xml")
+        self.call(p, "out-timer-1")
+        self.events_until("accepted")
+        self.wait_trace(p, "the refresh re-INVITE ACKed",
+                        lambda s: len(s.received("INVITE")) >= 2 and len(s.received("ACK")) >= 2)
+        first, refresh = p.received("INVITE")[:2]
+        self.assertEqual(first.hdr("session-expires").split(";")[0].strip(), "1800")
+        self.assertEqual(refresh.hdr("call-id"), "out-timer-1")
+        self.assertIsNotNone(tag_of(refresh.hdr("to")))
+        self.assertEqual(refresh.body, first.body)
+        self.hangup(p, "out-timer-1")
 
     def test_hold_unhold_and_update(self):
         """hold (sendonly by default), unhold (sendrecv), hold inactive:

@@ -127,7 +127,8 @@ class Daemon:
     """The real sipbridged on free loopback ports, in a temp dir."""
 
     def __init__(self, extra="", log_level="info", transports=("udp", "tcp"),
-                 env=None, start=True, control_extra=""):
+                 env=None, start=True, control_extra="", global_extra=""):
+        self.global_extra = global_extra
         self.dir = tempfile.mkdtemp(prefix="sbtest-")
         self.port = free_port()
         self.sock_path = os.path.join(self.dir, "control.sock")
@@ -142,7 +143,8 @@ class Daemon:
     def config_text(self, extra="", log_level="info", transports=("udp", "tcp"),
                     control_extra="", port=None):
         port = port or self.port
-        parts = ["[global]\ntype=global\nlog_level=%s\nstate_dir=%s/state\n" % (log_level, self.dir)]
+        parts = ["[global]\ntype=global\nlog_level=%s\nstate_dir=%s/state\n%s"
+                 % (log_level, self.dir, getattr(self, "global_extra", ""))]
         for proto in transports:
             parts.append("[transport-%s]\ntype=transport\nprotocol=%s\nbind=127.0.0.1:%d\n"
                          % (proto, proto, port))
