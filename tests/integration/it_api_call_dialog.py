@@ -82,6 +82,13 @@ class CallDialog(sbtest.unittest.TestCase):
         self.assertEqual(c.request(dict(base, jsep={"type": "answer", "sdp": SDP}))
                          ["error_code"], 448)
         self.assertEqual(c.request(dict(base, uri="bob"))["error_code"], 446)
+        # Malformed SDP never goes out: 448 (sdpcheck), the handle stays usable.
+        for bad in ("v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n",   # no m= line
+                    "v=0\r\nm=x 9 foo @\r\n",                            # bad m= line
+                    "hello", SDP.replace("m=audio", "x\r\nm=audio")):
+            r = c.request(dict(base, jsep={"type": "offer", "sdp": bad}))
+            self.assertEqual(r["error_code"], 448, (bad, r))
+            self.assertIn("Invalid SDP", r["error"])
         # srtp is a check of the application's SDP: no a=crypto, 444.
         self.assertEqual(c.request(dict(base, srtp="sdes_optional",
                                         jsep={"type": "offer", "sdp": SDP}))["error_code"], 444)

@@ -299,6 +299,19 @@ class Incoming(sbtest.unittest.TestCase):
             r = c.request({"request": req, "handle_id": h,
                            "jsep": {"type": "answer", "sdp": ANSWER}})
             self.assertEqual(r.get("error_code"), code, (req, r))
+        # Media requests are refused with a reason; every Janus request name
+        # is answered (none is an unknown request, none silently ignored).
+        for req in ("recording", "keyframe", "rtp_forward", "stop_rtp_forward",
+                    "listforwarders"):
+            r = c.request({"request": req, "handle_id": h})
+            self.assertEqual(r.get("error_code"), 442, r)
+            self.assertIn("sipbridge does not handle media", r.get("error", ""), r)
+        for req in ("call", "accept", "decline", "progress", "hold",
+                    "unhold", "update", "hangup", "dtmf_info", "info", "message", "transfer",
+                    "subscribe", "unsubscribe", "send_ringing", "reset"):
+            r = c.request({"request": req, "handle_id": h})
+            self.assertIn(r.get("response"), ("success", "error"), (req, r))
+            self.assertNotIn("unknown request", r.get("error", "").lower(), (req, r))
         r = c.request({"request": "dtmf_info", "handle_id": h, "digit": "5"})
         self.assertEqual(r["error_code"], 447)
         r = c.request({"request": "dtmf_info", "handle_id": h, "digit": "55"})
