@@ -193,6 +193,7 @@ api_call_invite_response(struct api_handle *h, const struct sip_event *ev)
 
 static void api_call_reinvite(struct api_handle *h,
                               const struct sip_event *ev);
+static void api_call_update(struct api_handle *h, const struct sip_event *ev);
 static void api_call_acked(struct api_handle *h, const struct sip_event *ev);
 
 static void
@@ -239,6 +240,9 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
         break;
     case nua_i_invite:          /* a re-INVITE in our dialog */
         api_call_reinvite(h, ev);
+        break;
+    case nua_i_update:          /* a session refresh, or a re-offer */
+        api_call_update(h, ev);
         break;
     case nua_i_ack:
         api_call_acked(h, ev);
@@ -447,6 +451,25 @@ api_call_answer_direction(struct api_call *c, const sip_t *sip)
         return;
     free(c->local_sdp);
     c->local_sdp = sdp;
+}
+
+/*
+ * UPDATE (RFC 3311): without SDP a session refresh (RFC 4028), answered
+ * 200; with an offer answered like an automatic re-INVITE, with our SDP.
+ * The application is not asked: Janus does not handle UPDATE at all.
+ */
+static void
+api_call_update(struct api_handle *h, const struct sip_event *ev)
+{
+    struct api_call *c = h->call;
+    const sip_payload_t *pl = ev->sip ? ev->sip->sip_payload : NULL;
+    bool offer = pl != NULL && pl->pl_len > 0 && c->local_sdp != NULL;
+
+    if (offer)
+        api_call_answer_direction(c, ev->sip);
+    nua_respond(ev->nh, SIP_200_OK, NUTAG_WITH_THIS(ev->nua),
+                TAG_IF(offer, SIPTAG_CONTENT_TYPE_STR("application/sdp")),
+                TAG_IF(offer, SIPTAG_PAYLOAD_STR(c->local_sdp)), TAG_END());
 }
 
 /* autoaccept_reinvites (Janus's default): answer with our last SDP;

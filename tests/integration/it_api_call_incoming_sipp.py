@@ -17,11 +17,8 @@ import subprocess
 import time
 
 import sbtest
-from sbtest import Daemon, bounded, free_port
+from sbtest import bounded, free_port
 
-CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
-        "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
-        "[api]\ntype=api\ntrunk=asterisk\nno_answer_timeout=2\n")
 
 
 def sdp(*lines):
@@ -89,17 +86,8 @@ class Sipp:
                                     self._read(self.msgs)))
 
 
-class IncomingSipp(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(extra=CONF)
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.d.stop()
-        finally:
-            cls.d.cleanup()
+class IncomingSipp(sbtest.DaemonCase):
+    EXTRA = sbtest.API_TRUNK_CONF
 
     def setUp(self):
         self.c = self.d.client()

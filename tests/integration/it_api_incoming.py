@@ -7,11 +7,8 @@ import threading
 
 import chatsip
 import sbtest
-from sbtest import Daemon, bounded
+from sbtest import bounded
 
-CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
-        "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
-        "[api]\ntype=api\ntrunk=asterisk\nno_answer_timeout=2\n")
 ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
           "t=0 0\r\nm=audio 31000 RTP/AVP 0\r\na=sendrecv\r\n")
 
@@ -41,15 +38,8 @@ class CallerUA(chatsip.UA):
 event = sbtest.handle_event
 
 
-class Incoming(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(extra=CONF)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+class Incoming(sbtest.DaemonCase):
+    EXTRA = sbtest.API_TRUNK_CONF
 
     def setUp(self):
         self.c = self.d.client()
@@ -207,6 +197,31 @@ class Incoming(sbtest.unittest.TestCase):
         event(c, h, "hangup")
         self.assertEqual(c.request({"request": "reset", "handle_id": h})["data"]["result"],
                          {"event": "reset"})
+
+    def test_update_refresh_and_reoffer_answered(self):
+        """A caller's UPDATE in the call (RFC 3311): without SDP a session
+        refresh, 200; with a sendonly offer, 200 with our answer set to
+        recvonly (RFC 3264 6.1); the call goes on and ends with its BYE."""
+        c, h = self.c, self.h
+        ua = self.ua()
+        t, out = self.invite(ua)
+        event(c, h, "incomingcall")
+        c.request({"request": "accept", "handle_id": h,
+                   "jsep": {"type": "answer", "sdp": ANSWER}})
+        t.join(bounded(10))
+        self.assertEqual(out["r"].status, 200)
+        r = ua.in_dialog("UPDATE", extra=["Session-Expires: 90;refresher=uac"])
+        self.assertEqual(r.status, 200, ua.trace())
+        self.assertEqual(r.body, b"")
+        offer = chatsip.PLAIN_SDP if isinstance(chatsip.PLAIN_SDP, bytes) \
+            else chatsip.PLAIN_SDP.encode()
+        offer = offer.replace(b"a=sendrecv\r\n", b"") + b"a=sendonly\r\n"
+        r = ua.in_dialog("UPDATE", offer, "application/sdp")
+        self.assertEqual(r.status, 200, ua.trace())
+        self.assertIn(b"a=recvonly", r.body)
+        self.assertIn(b"o=carol 7 8 IN IP4", r.body)
+        self.assertEqual(ua.bye().status, 200)
+        self.assertEqual(event(c, h, "hangup")["result"]["code"], 200)
 
     def test_missed_call_when_busy(self):
         c, h = self.c, self.h

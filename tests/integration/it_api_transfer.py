@@ -12,11 +12,8 @@ import subprocess
 import time
 
 import sbtest
-from sbtest import Daemon, bounded, free_port
+from sbtest import bounded, free_port
 
-CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
-        "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
-        "[api]\ntype=api\ntrunk=asterisk\n")
 SDP = ("v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
        "t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
 ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
@@ -30,15 +27,8 @@ def read(path):
         return f.read()
 
 
-class Transfer(sbtest.unittest.TestCase):
-    @classmethod
-    def setUpClass(cls):
-        cls.d = Daemon(extra=CONF)
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.d.stop()
-        cls.d.cleanup()
+class Transfer(sbtest.DaemonCase):
+    EXTRA = sbtest.API_TRUNK_CONF
 
     def setUp(self):
         self.c = self.d.client()

@@ -254,6 +254,13 @@ class Daemon:
             self.cleanup()
 
 
+# The SIP API behind a trunk: requests from 127.0.0.1 (endpoint "asterisk")
+# reach the handle registered with the Request-URI's user part.
+API_TRUNK_CONF = ("[asterisk]\ntype=endpoint\nidentify_by=ip\n"
+                  "[asterisk-ip]\ntype=identify\nendpoint=asterisk\nmatch=127.0.0.1\n"
+                  "[api]\ntype=api\ntrunk=asterisk\nno_answer_timeout=2\n")
+
+
 class DaemonCase(unittest.TestCase):
     """A test class sharing one daemon, started with the config text EXTRA
     and stopped (exit 0 within 5 s of SIGTERM) after its last test."""
