@@ -39,6 +39,10 @@ struct sip_event {
     nua_handle_t *nh;
     const sip_t *sip;
     tagi_t *tags;
+    /* New out-of-dialog requests the core routes: the Request-URI user
+     * part, %-unescaped ("" when there is none), or NULL when it cannot
+     * name anyone (an escaped NUL, or too long). */
+    const char *user;
 };
 
 /* How an owner of a user part takes out-of-dialog requests. */
@@ -127,6 +131,12 @@ int sip_allow_event(struct sip *sip, const char *event);
  * request callback only.  @return 0 and *out, or -ENOENT.
  */
 int sip_event_source(const struct sip *sip, struct sockaddr_storage *out);
+
+/* NUTAG_AUTH's "scheme:\"realm\":user:password" answering the challenge
+ * (WWW- or Proxy-Authenticate) in @challenge, into @buf.
+ * @return 0, -EINVAL without a challenge with a realm, -ENOSPC. */
+int sip_auth_credentials(const sip_t *challenge, const char *user,
+                         const char *password, char *buf, size_t len);
 
 nua_t *sip_nua(struct sip *sip);
 struct loop *sip_loop(struct sip *sip);

@@ -262,18 +262,10 @@ int
 api_credentials(const struct api_account *a, const sip_t *sip, char *buf,
                 size_t len)
 {
-    const msg_auth_t *au = sip->sip_www_authenticate
-                               ? sip->sip_www_authenticate
-                               : sip->sip_proxy_authenticate;
-    const char *realm = au ? msg_params_find(au->au_params, "realm=") : NULL;
-    const char *user = a->authuser ? a->authuser : a->user;
-    int n;
-
-    if (realm == NULL || a->secret == NULL)
+    if (a->secret == NULL)
         return -EINVAL;
-    n = snprintf(buf, len, "%s:%s:%s:%s", au->au_scheme, realm, user,
-                 a->secret);
-    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
+    return sip_auth_credentials(sip, a->authuser ? a->authuser : a->user,
+                                a->secret, buf, len);
 }
 
 /* ---- events ---- */
@@ -292,8 +284,7 @@ api_emit_json(struct api_handle *h, json_t *payload)
         ctl_client_send(c, payload);
     else if (json_array_size(h->backlog) < API_BACKLOG_MAX)
         json_array_append(h->backlog, payload);
-    if (ctl_watched(api->deps.ctl, "sip"))
-        ctl_publish(api->deps.ctl, "sip", payload);
+    ctl_publish(api->deps.ctl, "sip", payload);
     json_decref(payload);
 }
 

@@ -371,10 +371,11 @@ api_call_incoming(struct api_handle *h, const struct sip_event *ev)
     const char *sdp = sip->sip_payload && sip->sip_payload->pl_len
                           ? sip->sip_payload->pl_data : NULL;
     struct timeval tv = { h->api->cfg.no_answer_s, 0 };
+    struct api_handle *helper;
     struct api_call *c;
 
-    if (h->call && api_call_free_helper(h) != NULL)
-        h = api_call_free_helper(h);
+    if (h->call && (helper = api_call_free_helper(h)) != NULL)
+        h = helper;
     if (h->call) {
         api_call_missed(h, ev);
         return;

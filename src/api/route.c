@@ -50,17 +50,15 @@ static struct api_handle *
 api_route_find(struct api *api, const struct sip_event *ev)
 {
     const url_t *u = ev->sip->sip_request->rq_url;
-    char token[32], user[256] = "";
+    char token[32];
 
     if (u->url_params &&
         url_param(u->url_params, "sbh", token, sizeof(token)) > 0)
         return strmap_get(api->by_route, token);
-    if (u->url_user)
-        url_unescape_to(user, u->url_user, sizeof(user) - 1);
-    user[sizeof(user) - 1] = '\0';
-    if (user[0] == '\0')
+    /* The core's unescaped user part: NULL when it names nobody. */
+    if (ev->user == NULL || ev->user[0] == '\0')
         return NULL;
-    return api_by_user(api, user, api_is_trunk(api, ev));
+    return api_by_user(api, ev->user, api_is_trunk(api, ev));
 }
 
 static void

@@ -17,6 +17,7 @@
 #include <sys/socket.h>
 
 #include <sofia-sip/msg_addr.h>
+#include <sofia-sip/msg_header.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_tag_io.h>
@@ -273,8 +274,10 @@ sip_request_user(const sip_t *sip, char *buf, size_t len)
 
     if (sip && sip->sip_request)
         user = sip->sip_request->rq_url->url_user;
-    if (user == NULL || strlen(user) >= len)
+    if (user == NULL)
         return "";
+    if (strlen(user) >= len)
+        return NULL;
     n = url_unescape_to(buf, user, strlen(user));
     buf[n] = '\0';
     return strlen(buf) == n ? buf : NULL;
@@ -290,12 +293,14 @@ sip_respond_destroy(struct sip *sip, const struct sip_event *ev, int status,
 }
 
 static void
-sip_route_request(struct sip *sip, const struct sip_event *ev)
+sip_route_request(struct sip *sip, const struct sip_event *in)
 {
     char buf[256];
-    const char *user = sip_request_user(ev->sip, buf, sizeof(buf));
+    struct sip_event e = *in, *ev = &e;
+    const char *user = sip_request_user(in->sip, buf, sizeof(buf));
     struct sip_route *r;
 
+    e.user = user;
     sip->counters.requests++;
     if (ev->event == nua_i_options) {
         /* nua has already answered 200 with Allow/Accept/Supported. */
@@ -322,7 +327,7 @@ sip_route_request(struct sip *sip, const struct sip_event *ev)
         log_info("sip", "%s for unknown user '%s': 404",
                  ev->sip && ev->sip->sip_request
                      ? ev->sip->sip_request->rq_method_name : "request",
-                 user ? user : "(escaped NUL)");
+                 user ? user : "(an escaped NUL, or too long)");
         sip_respond_destroy(sip, ev, SIP_404_NOT_FOUND);
         return;
     }
@@ -339,7 +344,7 @@ sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
              sip_t const *sip_msg, tagi_t tags[])
 {
     struct sip *sip = (struct sip *)magic;
-    struct sip_event ev = { event, status, phrase, nua, nh, sip_msg, tags };
+    struct sip_event ev = { event, status, phrase, nua, nh, sip_msg, tags, NULL };
 
     if (event == nua_r_shutdown) {
         if (status >= 200 && sip->shutdown_done)
@@ -362,6 +367,23 @@ sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
      * let go) must not leak. */
     if (nh != NULL && event != nua_r_set_params && event != nua_r_get_params)
         nua_handle_destroy(nh);
+}
+
+int
+sip_auth_credentials(const sip_t *challenge, const char *user,
+                     const char *password, char *buf, size_t len)
+{
+    const msg_auth_t *au = challenge->sip_www_authenticate
+                               ? challenge->sip_www_authenticate
+                               : challenge->sip_proxy_authenticate;
+    const char *realm = au ? msg_params_find(au->au_params, "realm=") : NULL;
+    int n;
+
+    if (realm == NULL)
+        return -EINVAL;
+    n = snprintf(buf, len, "%s:%s:%s:%s", au->au_scheme, realm, user,
+                 password);
+    return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
 }
 
 /* ---- a dialog that survives a failed INFO ---- */

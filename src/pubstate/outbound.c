@@ -303,13 +303,10 @@ ps_t_authenticate(struct ps_target *t, const sip_t *sip)
     const struct peer_auth *a = t->cfg.auth ? peer_auth_find(t->ps->peers,
                                                              t->cfg.auth)
                                             : NULL;
-    const msg_auth_t *au = sip->sip_www_authenticate
-                               ? sip->sip_www_authenticate
-                               : sip->sip_proxy_authenticate;
-    const char *realm = au ? msg_params_find(au->au_params, "realm=") : NULL;
     char cred[512];
 
-    if (a == NULL || realm == NULL) {
+    if (a == NULL || sip_auth_credentials(sip, a->username, a->password,
+                                          cred, sizeof(cred)) < 0) {
         log_err("pubstate", "[%s] %s challenged us and no outbound_auth is "
                 "set", t->cfg.name, t->cfg.server_uri);
         return -EACCES;
@@ -332,8 +329,6 @@ ps_t_authenticate(struct ps_target *t, const sip_t *sip)
     }
     t->auth_sent = true;
     t->auth_attempts++;
-    snprintf(cred, sizeof(cred), "%s:%s:%s:%s", au->au_scheme, realm,
-             a->username, a->password);
     nua_authenticate(t->nh, NUTAG_AUTH(cred), TAG_END());
     loop_kick(sip_loop(t->ps->deps.sip));
     return 0;

@@ -29,6 +29,19 @@ ps_is_local(const struct pubstate *ps, const struct pubstate_eid *eid)
     return pubstate_eid_equal(eid, &ps->eid);
 }
 
+/* Only our own states are published: what a peer told us stays here (no
+ * ping-pong, as in Asterisk). */
+static void
+ps_publish_local(struct pubstate *ps, enum ps_event event, const char *key,
+                 const struct pubstate_eid *eid)
+{
+    if (!ps_is_local(ps, eid))
+        return;
+    for (struct ps_target *t = ps->targets; t; t = t->next)
+        if (t->cfg.event == event)
+            ps_target_enqueue(t, key);
+}
+
 void
 ps_device_changed(struct pubstate *ps, const char *device,
                   const struct pubstate_eid *eid)
@@ -38,12 +51,7 @@ ps_device_changed(struct pubstate *ps, const char *device,
     char eid_str[18];
     json_t *ev;
 
-    /* Only our own states are published: what a peer told us stays here
-     * (no ping-pong, as in Asterisk). */
-    if (ps_is_local(ps, eid))
-        for (struct ps_target *t = ps->targets; t; t = t->next)
-            if (t->cfg.event == PS_EV_DEVICE)
-                ps_target_enqueue(t, device);
+    ps_publish_local(ps, PS_EV_DEVICE, device, eid);
     if (!ctl_watched(ctl, "state") ||
         pubstate_store_get_device(ps->store, device, eid, &e) != 0)
         return;
@@ -67,10 +75,7 @@ ps_mailbox_changed(struct pubstate *ps, const char *uniqueid,
     char eid_str[18];
     json_t *ev;
 
-    if (ps_is_local(ps, eid))
-        for (struct ps_target *t = ps->targets; t; t = t->next)
-            if (t->cfg.event == PS_EV_MWI)
-                ps_target_enqueue(t, uniqueid);
+    ps_publish_local(ps, PS_EV_MWI, uniqueid, eid);
     if (pubstate_store_get_mailbox(ps->store, uniqueid, eid, &e) != 0)
         return;
     /* The seam to the MWI capability. */

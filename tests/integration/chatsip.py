@@ -645,6 +645,25 @@ class Sipp:
             raise AssertionError("sipp %s did not end in %ds\n%s" % (self.name, t, self.report()))
         return self.proc.returncode
 
+    def check(self, timeout=None):
+        """Wait for sipp to end; it must exit 0."""
+        rc = self.wait(timeout)
+        if rc != 0:
+            raise AssertionError("sipp %s exited %s\n%s" % (self.name, rc, self.report()))
+
+    def wait_listening(self, timeout=5):
+        """Until sipp has its UDP port bound (read from /proc/net/udp, so
+        that probing cannot steal the port from it)."""
+        want = ":%04X" % self.port
+
+        def bound():
+            if self.proc.poll() is not None:
+                self.wait()
+                raise AssertionError("sipp ended early\n" + self.report())
+            with open("/proc/net/udp") as f:
+                return any(line.split()[1].endswith(want) for line in f.readlines()[1:])
+        sbtest.wait_for(bound, timeout, "sipp %s listening" % self.name)
+
     def kill(self):
         if self.proc.poll() is None:
             self.proc.kill()

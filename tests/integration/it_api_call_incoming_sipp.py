@@ -11,13 +11,12 @@ the DTMF INFO, the hold/unhold re-offers) and the final response codes.
 Where the test must wait for the SIP side (the ACK has arrived, a re-INVITE
 transaction is over) the scenario sends a cue the API reports: an INFO
 "up" or a MESSAGE, so nothing here sleeps."""
-import os
 import socket
-import subprocess
 import time
 
+import chatsip
 import sbtest
-from sbtest import bounded, free_port
+from sbtest import bounded
 
 
 
@@ -41,49 +40,6 @@ NEW_ANSWER = sdp("v=0", "o=carol 7 8 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0
                  "m=audio 31002 RTP/AVP 0", "a=sendrecv")
 APP_OFFER = sdp("v=0", "o=carol 9 9 IN IP4 127.0.0.1", "s=-", "c=IN IP4 127.0.0.1", "t=0 0",
                 "m=audio 31010 RTP/AVP 0 8", "a=sendrecv")
-
-
-class Sipp:
-    """One sipp UAC run in the background; wait() wants exit 0."""
-
-    def __init__(self, case, scenario, callee, caller="alice", dn="Alice A", timeout=15):
-        self.scenario, self.timeout = scenario, timeout
-        port = free_port()
-        base = os.path.join(case.d.dir, "%s-%d" % (scenario[:-4], port))
-        self.err, self.msgs, self.out = base + ".err", base + ".msg", base + ".out"
-        cmd = ["sipp", "-sf", os.path.join(sbtest.SIPP_DIR, scenario),
-               "127.0.0.1:%d" % case.d.port, "-i", "127.0.0.1", "-p", str(port), "-t", "u1",
-               "-m", "1", "-nostdin", "-timeout", "%ds" % bounded(timeout), "-timeout_error",
-               "-max_retrans", "3", "-trace_err", "-error_file", self.err,
-               "-trace_msg", "-message_file", self.msgs,
-               "-key", "callee", callee, "-key", "caller", caller, "-key", "dn", dn]
-        with open(self.out, "wb") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                         cwd=case.d.dir)
-        case.addCleanup(self.kill)
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def _read(self, path, tail=4000):
-        try:
-            with open(path, errors="replace") as f:
-                return f.read()[-tail:]
-        except OSError:
-            return ""
-
-    def wait(self):
-        try:
-            rc = self.proc.wait(timeout=bounded(self.timeout) + 10)
-        except subprocess.TimeoutExpired:
-            self.kill()
-            rc = "timeout"
-        if rc != 0:
-            raise AssertionError("sipp %s exited %s\n-- errors --\n%s\n-- messages --\n%s"
-                                 % (self.scenario, rc, self._read(self.err),
-                                    self._read(self.msgs)))
 
 
 class IncomingSipp(sbtest.DaemonCase):
@@ -141,8 +97,12 @@ class IncomingSipp(sbtest.DaemonCase):
         raise AssertionError("no %s event for handle %s within %ss; seen: %s"
                              % (name, h, bounded(timeout), self.seen))
 
-    def sipp(self, scenario, h=None, **kw):
-        return Sipp(self, scenario, self.user(h), **kw)
+    def sipp(self, scenario, h=None, caller="alice", dn="Alice A"):
+        """sipp calling the user of handle H with SCENARIO, in the background."""
+        p = chatsip.Sipp(self.d, scenario, timeout=15,
+                         keys={"callee": self.user(h), "caller": caller, "dn": dn})
+        self.addCleanup(p.kill)
+        return p
 
     def incoming(self, h, caller="alice", dn="Alice A", callee_h=None, offer=CALLER_OFFER):
         """incomingcall on H with the caller's fields; returns the event."""
@@ -203,7 +163,7 @@ class IncomingSipp(sbtest.DaemonCase):
         self.assertEqual(ev["result"]["content"], "held\r\n", ev)
         self.req({"request": "unhold", "handle_id": h}, "resuming")
         self.hangup_event(h, call_id, 200)
-        s.wait()
+        s.check()
         names = [m.get("result", {}).get("event") for m in self.seen]
         self.assertNotIn("updatingcall", names)         # autoaccept_reinvites
         self.assertNotIn("accepted", names)             # hold's 200 unreported
@@ -223,7 +183,7 @@ class IncomingSipp(sbtest.DaemonCase):
         self.req({"request": "update", "handle_id": h,
                   "jsep": {"type": "answer", "sdp": NEW_ANSWER}}, "updated")
         self.hangup_event(h, call_id, 200)
-        s.wait()
+        s.check()
 
     def test_declined_603_by_default_486_given_and_486_for_codes_below_400(self):
         h = self.h
@@ -239,7 +199,7 @@ class IncomingSipp(sbtest.DaemonCase):
             self.assertEqual((r["data"]["result"]["code"], r["data"]["result"]["call_id"]),
                              (want, call_id), r)
             self.hangup_event(h, call_id, want)
-            s.wait()
+            s.check()
 
     def test_busy_account_misses_a_second_call_and_keeps_the_first(self):
         h = self.h
@@ -253,7 +213,7 @@ class IncomingSipp(sbtest.DaemonCase):
                                         "displayname": "Bob B",
                                         "callee": "sip:%s@example.com" % self.user()}, ev)
         self.assertNotEqual(ev["call_id"], call_id, ev)
-        second.wait()                                   # 486 on the wire
+        second.check()                                   # 486 on the wire
         # The first call is still up: our DTMF INFO and MESSAGE reach it,
         # and only then the caller hangs up.
         self.req({"request": "dtmf_info", "handle_id": h, "digit": "3"}, "dtmfsent")
@@ -261,7 +221,7 @@ class IncomingSipp(sbtest.DaemonCase):
                      "messagesent")
         self.assertEqual(r["data"]["result"]["call_id"], call_id, r)
         self.hangup_event(h, call_id, 200)
-        first.wait()
+        first.check()
         names = [m.get("result", {}).get("event") for m in self.seen]
         self.assertEqual(names.count("incomingcall"), 1, names)  # the busy one is not offered
 
@@ -293,8 +253,8 @@ class IncomingSipp(sbtest.DaemonCase):
             self.assertEqual(r["data"]["result"]["call_id"], call_id, r)
         self.hangup_event(m, call_a, 200)
         self.hangup_event(hp, call_b, 200)
-        a.wait()
-        b.wait()
+        a.check()
+        b.check()
         self.assertNotIn("missed_call", [x.get("result", {}).get("event") for x in self.seen])
 
     def test_offerless_invite_accepted_with_our_offer_answer_in_ack(self):
@@ -306,14 +266,14 @@ class IncomingSipp(sbtest.DaemonCase):
         self.assertEqual(ev["jsep"], {"type": "answer", "sdp": CALLER_ACK_ANSWER}, ev)
         self.assertEqual(ev["call_id"], call_id, ev)
         self.hangup_event(h, call_id, 200)
-        s.wait()
+        s.check()
 
     def test_unanswered_call_gets_480_after_no_answer_timeout(self):
         h = self.h
         s = self.sipp("api_in_noanswer.xml")
         call_id = self.incoming(h)["call_id"]
         self.hangup_event(h, call_id, 480)              # no_answer_timeout=2
-        s.wait()
+        s.check()
         r = self.req({"request": "accept", "handle_id": h,
                       "jsep": {"type": "answer", "sdp": ANSWER}})
         self.assertEqual(r.get("error_code"), 447, r)    # the call is gone

@@ -16,7 +16,7 @@ import time
 import chatsip
 import sbtest
 from chatsip import tag_of
-from sbtest import Daemon, wait_for
+from sbtest import Daemon
 
 
 def sdp(version=1, port=30000, pt=0, extra=()):
@@ -40,17 +40,6 @@ def far_sdp(sess, version, port, pt=0, extra=()):
 OFFER = sdp()
 
 DIRECTIONS = ("a=sendrecv", "a=sendonly", "a=recvonly", "a=inactive")
-
-
-def udp_listening(port):
-    """True once some process has UDP 127.0.0.1:port bound (read from
-    /proc, so that probing cannot steal the port from sipp)."""
-    want = ":%04X" % port
-    try:
-        with open("/proc/net/udp") as f:
-            return any(line.split()[1].endswith(want) for line in f.readlines()[1:])
-    except OSError:
-        return False
 
 
 def digest_params(value):
@@ -98,15 +87,7 @@ class OutgoingCall(sbtest.unittest.TestCase):
         """sipp running SCENARIO as the far end, once it listens."""
         p = chatsip.Sipp(self.d, scenario, keys=keys, timeout=20)
         self.addCleanup(self.stop, p)
-        try:
-            wait_for(lambda: udp_listening(p.port) or p.proc.poll() is not None, 5,
-                     "sipp %s listening" % p.name)
-        except AssertionError:
-            self.stop(p)
-            raise
-        if p.proc.poll() is not None:
-            p.wait()
-            raise AssertionError("sipp ended early\n" + p.report())
+        p.wait_listening()
         return p
 
     @staticmethod

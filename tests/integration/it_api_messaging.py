@@ -542,6 +542,10 @@ class ApiTrunk(ApiCase):
         r, _ = send(self.ua, "MESSAGE", "sip:dave@127.0.0.1:%d" % self.d.port, b"?",
                     "text/plain")
         self.assertEqual(r.status, 404, self.ua.trace())
+        # An escaped NUL names nobody (RFC 4475 3.1.1.4): not carol.
+        r, _ = send(self.ua, "MESSAGE", "sip:carol%%00x@127.0.0.1:%d" % self.d.port, b"?",
+                    "text/plain")
+        self.assertEqual(r.status, 404, self.ua.trace())
 
 
 class ApiSubscribeFetch(ApiCase):

@@ -6,13 +6,10 @@ transferee's sipfrag NOTIFYs come back as `notify` events.  Transferee: a
 REFER in a call becomes a `transfer` event; a `call` with its refer_id
 carries Replaces and Referred-By, and its progress goes back to the
 transferor as sipfrag NOTIFYs; `decline` with the refer_id refuses it."""
-import os
 import re
-import subprocess
-import time
 
+import chatsip
 import sbtest
-from sbtest import bounded, free_port
 
 SDP = ("v=0\r\no=alice 1 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
        "t=0 0\r\nm=audio 30000 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\n")
@@ -22,9 +19,8 @@ ANSWER = ("v=0\r\no=carol 7 7 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\n"
 event = sbtest.handle_event
 
 
-def read(path):
-    with open(path) as f:
-        return f.read()
+def trace(p):
+    return p.read(p.trace_path).decode("utf-8", "replace")
 
 
 class Transfer(sbtest.DaemonCase):
@@ -51,25 +47,14 @@ class Transfer(sbtest.DaemonCase):
         self.assertEqual(r["data"]["result"]["event"], "registered", r)
         return h
 
-    def sipp(self, scenario, name, args=(), port=None):
-        """sipp with SCENARIO in the background, its trace in NAME.log."""
-        port = port or free_port()
-        log = "%s/%s.log" % (self.d.dir, name)
-        p = subprocess.Popen(
-            ["sipp", "-sf", "%s/tests/integration/sipp/%s" % (sbtest.SOURCE, scenario),
-             "-i", "127.0.0.1", "-p", str(port), "-m", "1", "-nostdin",
-             "-timeout", "30s", "-timeout_error", "-trace_msg", "-message_file", log,
-             "-trace_err", "-error_file", log + ".err"] + list(args),
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=self.d.dir)
-        self.addCleanup(lambda: p.poll() is None and p.kill())
-        time.sleep(0.2)
-        return p, port, log
-
-    def wait(self, p, log):
-        rc = p.wait(timeout=bounded(30))
-        if rc != 0:
-            err = read(log + ".err") if os.path.exists(log + ".err") else ""
-            self.fail("sipp exited %d\n%s\n%s" % (rc, err[-2000:], read(log)[-4000:]))
+    def sipp(self, scenario, keys=None, uas=True):
+        """sipp running SCENARIO in the background (a far end: once it
+        listens)."""
+        p = chatsip.Sipp(self.d, scenario, keys=keys, timeout=30)
+        self.addCleanup(p.kill)
+        if uas:
+            p.wait_listening()
+        return p
 
     def call(self, h, port, call_id):
         r = self.c.request({"request": "call", "handle_id": h,
@@ -89,8 +74,8 @@ class Transfer(sbtest.DaemonCase):
 
     def test_blind_transfer_as_transferor(self):
         c, h = self.c, self.h
-        p, port, log = self.sipp("api_xfer_transferee.xml", "blind")
-        self.call(h, port, "blind-1")
+        p = self.sipp("api_xfer_transferee.xml")
+        self.call(h, p.port, "blind-1")
         r = c.request({"request": "transfer", "handle_id": h, "uri": "sip:carol@example.com"})
         self.assertEqual(r["data"]["result"], {"event": "transferring"}, r)
         self.assertEqual(self.notifies(h, 2), [
@@ -100,19 +85,19 @@ class Transfer(sbtest.DaemonCase):
         self.assertEqual(c.request({"request": "hangup", "handle_id": h})
                          ["data"]["result"]["event"], "hangingup")
         event(c, h, "hangup")
-        self.wait(p, log)
-        trace = read(log)
-        self.assertRegex(trace, r"REFER sip:[^\n]*\n(?:[^\n]+\n)*Call-ID: blind-1")
-        self.assertRegex(trace, r"Refer-To: <sip:carol@example\.com>\r?\n")
-        self.assertRegex(trace, r"Referred-By: <sip:alice\d+@127\.0\.0\.1>")
+        p.check()
+        log = trace(p)
+        self.assertRegex(log, r"REFER sip:[^\n]*\n(?:[^\n]+\n)*Call-ID: blind-1")
+        self.assertRegex(log, r"Refer-To: <sip:carol@example\.com>\r?\n")
+        self.assertRegex(log, r"Referred-By: <sip:alice\d+@127\.0\.0\.1>")
 
     def test_attended_transfer_as_transferor(self):
         c, h = self.c, self.h
         h2 = self.helper(h)
-        p1, port1, log1 = self.sipp("api_xfer_transferee.xml", "att1")
-        p2, port2, log2 = self.sipp("api_xfer_plain.xml", "att2")
-        self.call(h, port1, "attended-1")
-        self.call(h2, port2, "attended-2")
+        p1 = self.sipp("api_xfer_transferee.xml")
+        p2 = self.sipp("api_xfer_plain.xml")
+        self.call(h, p1.port, "attended-1")
+        self.call(h2, p2.port, "attended-2")
         # An unknown Call-ID to replace: 454, and the handle stays usable.
         r = c.request({"request": "transfer", "handle_id": h, "uri": "sip:carol@example.com",
                        "replace": "no-such-call"})
@@ -124,41 +109,39 @@ class Transfer(sbtest.DaemonCase):
         for hh in (h, h2):
             c.request({"request": "hangup", "handle_id": hh})
             event(c, hh, "hangup")
-        self.wait(p1, log1)
-        self.wait(p2, log2)
+        p1.check()
+        p2.check()
         # Replaces names the second call's dialog: its Call-ID, the far
         # end's tag as to-tag and ours as from-tag (RFC 3891 section 3).
-        trace2 = read(log2)
+        trace2 = trace(p2)
         ours = re.search(r"INVITE sip:.*?\nFrom: [^\n]*;tag=([^;\s>]+)", trace2, re.S).group(1)
         theirs = re.search(r"SIP/2.0 200 OK.*?\nTo: [^\n]*;tag=([^;\s>]+)", trace2, re.S).group(1)
         # URI header names are case-insensitive (sofia writes "replaces").
         m = re.search(r"Refer-To: <sip:carol@example\.com\?replaces=([^>]*)>",
-                      read(log1), re.I)
-        self.assertIsNotNone(m, read(log1))
+                      trace(p1), re.I)
+        self.assertIsNotNone(m, trace(p1))
         parts = dict(x.split("%3D", 1) if "%3D" in x else ("call-id", x)
                      for x in m.group(1).split("%3B"))
         self.assertEqual(parts, {"call-id": "attended-2", "to-tag": theirs,
                                  "from-tag": ours}, m.group(0))
 
-    def incoming(self, scenario, name, target):
+    def incoming(self, scenario, target):
         """sipp calls the handle and transfers the call to TARGET; the
-        application accepts; returns sipp, its log and the transfer event."""
+        application accepts; returns sipp and the transfer event."""
         c, h = self.c, self.h
-        callee = "alice%d" % id(self)
-        p, _, log = self.sipp(scenario, name, [
-            "-key", "callee", callee, "-key", "caller", "tom", "-key", "dn", "Tom",
-            "-key", "target", target, "127.0.0.1:%d" % self.d.port])
+        p = self.sipp(scenario, uas=False, keys={
+            "callee": "alice%d" % id(self), "caller": "tom", "dn": "Tom", "target": target})
         event(c, h, "incomingcall")
         r = c.request({"request": "accept", "handle_id": h,
                        "jsep": {"type": "answer", "sdp": ANSWER}})
         self.assertEqual(r["data"]["result"]["event"], "accepted", r)
-        return p, log, event(c, h, "transfer")
+        return p, event(c, h, "transfer")
 
     def test_transferee_follows_refer_with_progress(self):
         c, h = self.c, self.h
-        tp, tport, tlog = self.sipp("api_xfer_plain.xml", "target")
-        target = "sip:target@127.0.0.1:%d" % tport
-        p, log, ev = self.incoming("api_xfer_transferor.xml", "transferor", target)
+        tp = self.sipp("api_xfer_plain.xml")
+        target = "sip:target@127.0.0.1:%d" % tp.port
+        p, ev = self.incoming("api_xfer_transferor.xml", target)
         res = ev["result"]
         self.assertIsInstance(res["refer_id"], int)
         self.assertEqual(res["refer_to"], target)
@@ -172,11 +155,11 @@ class Transfer(sbtest.DaemonCase):
         self.assertEqual(r["data"]["result"]["event"], "calling", r)
         event(c, h2, "accepted")
         event(c, h, "hangup")           # the transferor's BYE after the 200
-        self.wait(p, log)
+        p.check()
         c.request({"request": "hangup", "handle_id": h2})
         event(c, h2, "hangup")
-        self.wait(tp, tlog)
-        invite = re.search(r"INVITE sip:.*?\n\n", read(tlog), re.S).group(0)
+        tp.check()
+        invite = re.search(r"INVITE sip:.*?\n\n", trace(tp), re.S).group(0)
         self.assertRegex(invite, r"Replaces: held-call@3\.3\.3\.3;to-tag=t1;from-tag=f1")
         self.assertRegex(invite, r"Referred-By: <sip:tom@127\.0\.0\.1>")
         # The transfer is over: its refer_id is unknown now.
@@ -185,12 +168,12 @@ class Transfer(sbtest.DaemonCase):
 
     def test_transferee_declines_refer(self):
         c, h = self.c, self.h
-        p, log, ev = self.incoming("api_xfer_declined.xml", "declined", "sip:x@127.0.0.1")
+        p, ev = self.incoming("api_xfer_declined.xml", "sip:x@127.0.0.1")
         r = c.request({"request": "decline", "handle_id": h, "refer_id": ev["result"]["refer_id"]})
         self.assertEqual(r["data"]["result"], {"event": "declining", "code": 603,
                                                "refer_id": ev["result"]["refer_id"]}, r)
         event(c, h, "hangup")
-        self.wait(p, log)
+        p.check()
 
     def test_transfer_needs_a_call_and_a_uri(self):
         c, h = self.c, self.h
