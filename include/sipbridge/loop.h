@@ -51,4 +51,11 @@ void loop_break(struct loop *loop);
 
 void loop_get_stats(const struct loop *loop, struct loop_stats *out);
 
+/* The delay before retry @n (0 for the first): @min_ms doubled @n times,
+ * at most @max_ms.  Pure. */
+unsigned loop_backoff_ms(unsigned n, unsigned min_ms, unsigned max_ms);
+
+/* evtimer_add() with a delay in milliseconds; @return its result. */
+int loop_timer_add_ms(struct event *ev, unsigned ms);
+
 #endif

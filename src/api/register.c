@@ -114,19 +114,14 @@ static void
 api_reg_schedule_retry(struct api_handle *h)
 {
     struct api *api = h->api;
-    unsigned shift = h->failures < 16 ? h->failures : 16;
-    unsigned long long ms = (unsigned long long)api->cfg.retry_min_ms << shift;
-    struct timeval tv;
+    unsigned ms = loop_backoff_ms(h->failures, api->cfg.retry_min_ms,
+                                  api->cfg.retry_max_ms);
 
-    if (ms > api->cfg.retry_max_ms)
-        ms = api->cfg.retry_max_ms;
     if (h->retry == NULL &&
         (h->retry = evtimer_new(api->base, api_reg_on_retry, h)) == NULL)
         return;
     h->failures++;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(h->retry, &tv);
+    loop_timer_add_ms(h->retry, ms);
 }
 
 /* ---- digest with HA1 (sofia-sip 1.12.11 has no "HA1+" credentials) ---- */

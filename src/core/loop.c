@@ -255,3 +255,20 @@ loop_get_stats(const struct loop *loop, struct loop_stats *out)
 {
     *out = loop->stats;
 }
+
+unsigned
+loop_backoff_ms(unsigned n, unsigned min_ms, unsigned max_ms)
+{
+    unsigned long long ms = (unsigned long long)min_ms << (n < 16 ? n : 16);
+
+    return ms > max_ms ? max_ms : (unsigned)ms;
+}
+
+int
+loop_timer_add_ms(struct event *ev, unsigned ms)
+{
+    struct timeval tv = { (time_t)(ms / 1000),
+                          (suseconds_t)((ms % 1000) * 1000) };
+
+    return evtimer_add(ev, &tv);
+}

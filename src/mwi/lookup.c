@@ -19,6 +19,7 @@
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
 #include "sipbridge/log.h"
+#include "sipbridge/loop.h"
 
 /* Lookups handed to the database core at once; the rest wait here, where
  * newer counts replace older ones. */
@@ -38,7 +39,6 @@ static const char *const mwi_sub_cols[] = {
     "COALESCE(record_route, ''), local_contact, COALESCE(event_id, ''), " \
     "expires, local_cseq, socket_info"
 
-static void mwi_timer_arm(struct mwi *m, unsigned ms);
 
 /* ---- statements ---- */
 
@@ -109,7 +109,7 @@ mwi_detected(void *arg, const PGresult *res, const char *error)
             "again in %u s", m->cfg.name, m->cfg.table,
             error ? error : "no such table, or neither Kamailio's nor "
                             "OpenSIPS's columns", MWI_DETECT_RETRY_MS / 1000);
-    mwi_timer_arm(m, MWI_DETECT_RETRY_MS);
+    loop_timer_add_ms(m->timer, MWI_DETECT_RETRY_MS);
 }
 
 /* The table the name resolves to (search_path and all), not every
@@ -122,7 +122,7 @@ mwi_detect(struct mwi *m)
     if (db_query(m->db, NULL, "SELECT attname FROM pg_attribute WHERE "
                  "attrelid = to_regclass($1) AND attnum > 0 AND NOT "
                  "attisdropped", 1, params, mwi_detected, m) < 0)
-        mwi_timer_arm(m, MWI_DETECT_RETRY_MS);
+        loop_timer_add_ms(m->timer, MWI_DETECT_RETRY_MS);
 }
 
 static void
@@ -140,13 +140,6 @@ mwi_on_timer(evutil_socket_t fd, short what, void *arg)
         mwi_lookup_pump(m);
 }
 
-static void
-mwi_timer_arm(struct mwi *m, unsigned ms)
-{
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
-    evtimer_add(m->timer, &tv);
-}
 
 int
 mwi_lookup_start(struct mwi *m)
@@ -381,7 +374,7 @@ mwi_lookup_pump(struct mwi *m)
         if (mwi_lookup(m, b) < 0) {
             /* The database core's queue is full: try again soon. */
             mwi_box_enqueue(m, b, true);
-            mwi_timer_arm(m, MWI_RETRY_MS);
+            loop_timer_add_ms(m->timer, MWI_RETRY_MS);
             return;
         }
     }

@@ -185,22 +185,17 @@ static bool
 mwi_tx_retry(struct mwi_tx *tx)
 {
     struct mwi *m = tx->m;
-    unsigned long long ms = (unsigned long long)m->cfg.retry_min_ms
-                            << (tx->retries < 16 ? tx->retries : 16);
-    struct timeval tv;
+    unsigned ms = loop_backoff_ms(tx->retries, m->cfg.retry_min_ms,
+                                  m->cfg.retry_max_ms);
 
     if (tx->retries >= m->cfg.max_retries)
         return false;
-    if (ms > m->cfg.retry_max_ms)
-        ms = m->cfg.retry_max_ms;
     if (tx->timer == NULL &&
         (tx->timer = evtimer_new(m->base, mwi_tx_on_timer, tx)) == NULL)
         return false;
     tx->retries++;
     m->n.retries++;
-    tv.tv_sec = (time_t)(ms / 1000);
-    tv.tv_usec = (suseconds_t)((ms % 1000) * 1000);
-    evtimer_add(tx->timer, &tv);
+    loop_timer_add_ms(tx->timer, ms);
     return true;
 }
 

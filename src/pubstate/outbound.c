@@ -38,8 +38,6 @@ static const char *const ps_t_state_names[] = {
 static void
 ps_t_arm(struct ps_target *t, unsigned ms)
 {
-    struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
-
     clock_gettime(CLOCK_MONOTONIC, &t->next_at);
     t->next_at.tv_sec += ms / 1000;
     t->next_at.tv_nsec += (long)(ms % 1000) * 1000000L;
@@ -47,7 +45,7 @@ ps_t_arm(struct ps_target *t, unsigned ms)
         t->next_at.tv_sec++;
         t->next_at.tv_nsec -= 1000000000L;
     }
-    evtimer_add(t->timer, &tv);
+    loop_timer_add_ms(t->timer, ms);
 }
 
 static void
@@ -237,11 +235,9 @@ ps_t_requeue(struct ps_target *t, bool refresh_as_item)
 static void
 ps_t_backoff(struct ps_target *t, int status, const char *phrase)
 {
-    unsigned shift = t->failures < 16 ? t->failures : 16;
-    unsigned long long ms = (unsigned long long)t->cfg.retry_min_ms << shift;
+    unsigned ms = loop_backoff_ms(t->failures, t->cfg.retry_min_ms,
+                                  t->cfg.retry_max_ms);
 
-    if (ms > t->cfg.retry_max_ms)
-        ms = t->cfg.retry_max_ms;
     t->failed++;
     if (t->failures++ == 0)
         log_warn("pubstate", "[%s] PUBLISH to %s failed: %d %s; retrying "
@@ -252,7 +248,7 @@ ps_t_backoff(struct ps_target *t, int status, const char *phrase)
                   t->cfg.name, status, phrase);
     ps_t_requeue(t, false);
     t->state = PS_T_BACKOFF;
-    ps_t_arm(t, (unsigned)ms);
+    ps_t_arm(t, ms);
 }
 
 static void
