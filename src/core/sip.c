@@ -9,7 +9,6 @@
  */
 #include "sipbridge/sip.h"
 
-#include <dlfcn.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -384,49 +383,6 @@ sip_auth_credentials(const sip_t *challenge, const char *user,
     n = snprintf(buf, len, "%s:%s:%s:%s", au->au_scheme, realm, user,
                  password);
     return n < 0 || (size_t)n >= len ? -ENOSPC : 0;
-}
-
-/* ---- a dialog that survives a failed INFO ---- */
-
-/*
- * Debian's sofia-sip 1.12.11 ends a whole dialog, silently (no BYE), when
- * an in-dialog request on it gets 404, 410, 416, 482, 484, 485, 502 or
- * 604, or when we answer one of those: a call would die of a refused INFO
- * or MESSAGE while the far end keeps it (FreeSWITCH's fork fixed this in
- * 2013, FS-5641).  nua asks this exported function, through the PLT, what
- * a response means, so our definition overrides the library's for nua:
- * INFO, MESSAGE and OPTIONS never end a dialog, REFER, NOTIFY and
- * SUBSCRIBE end at most their own subscription, the rest (INVITE, UPDATE,
- * BYE, PRACK) means what the library says.  it_api_call_outgoing's
- * test_failed_info_and_message_keep_the_call guards it.
- */
-/* As in <sofia-sip/sip_util.h>, whose sip_route_remove() clashes with ours. */
-int sip_response_terminates_dialog(int status, sip_method_t method,
-                                   int *graceful);
-
-__attribute__((visibility("default"))) int
-sip_response_terminates_dialog(int status, sip_method_t method, int *graceful)
-{
-    static int (*real)(int, sip_method_t, int *);  /* the library's */
-    int r;
-
-    if (real == NULL)
-        *(void **)&real = dlsym(RTLD_NEXT, "sip_response_terminates_dialog");
-    r = real ? real(status, method, graceful) : 0;
-    switch (method) {
-    case sip_method_info:
-    case sip_method_message:
-    case sip_method_options:
-        if (graceful)
-            *graceful = 0;
-        return 0;
-    case sip_method_refer:
-    case sip_method_notify:
-    case sip_method_subscribe:
-        return r < 0 ? 1 : r;
-    default:
-        return r;
-    }
 }
 
 /* ---- lifecycle ---- */

@@ -1,0 +1,105 @@
+/*
+ * sipfix.c - where sipbridge overrides sofia-sip functions for nua.
+ *
+ * Debian 12's libsofia-sip-ua (1.12.11+20110422) has bugs upstream fixed
+ * later or never; nua calls these exported functions through the PLT, so
+ * a definition in the executable (exported with --export-dynamic-symbol,
+ * pulled in with --undefined: see CMakeLists.txt) replaces the library's
+ * for nua, and calls the library's own through dlsym(RTLD_NEXT) where it
+ * is still right.  Each override says what it fixes and which test guards
+ * it; none changes what a correct message means.
+ */
+#include <dlfcn.h>
+#include <stddef.h>
+#include <string.h>
+
+#include <sofia-sip/msg_header.h>
+#include <sofia-sip/msg_mime.h>
+#include <sofia-sip/sip.h>
+#include <sofia-sip/su_string.h>
+
+/* ---- a dialog that survives a failed INFO ---- */
+
+/*
+ * Debian's sofia-sip 1.12.11 ends a whole dialog, silently (no BYE), when
+ * an in-dialog request on it gets 404, 410, 416, 482, 484, 485, 502 or
+ * 604, or when we answer one of those: a call would die of a refused INFO
+ * or MESSAGE while the far end keeps it (FreeSWITCH's fork fixed this in
+ * 2013, FS-5641).  nua asks this function what a response means, so ours
+ * decides for nua: INFO, MESSAGE and OPTIONS never end a dialog, REFER,
+ * NOTIFY and SUBSCRIBE end at most their own subscription, the rest
+ * (INVITE, UPDATE, BYE, PRACK) means what the library says.
+ * it_api_call_outgoing's test_failed_info_and_message_keep_the_call
+ * guards it.
+ */
+/* As in <sofia-sip/sip_util.h>, whose sip_route_remove() clashes with ours. */
+int sip_response_terminates_dialog(int status, sip_method_t method,
+                                   int *graceful);
+
+__attribute__((visibility("default"))) int
+sip_response_terminates_dialog(int status, sip_method_t method, int *graceful)
+{
+    static int (*real)(int, sip_method_t, int *);  /* the library's */
+    int r;
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "sip_response_terminates_dialog");
+    r = real ? real(status, method, graceful) : 0;
+    switch (method) {
+    case sip_method_info:
+    case sip_method_message:
+    case sip_method_options:
+        if (graceful)
+            *graceful = 0;
+        return 0;
+    case sip_method_refer:
+    case sip_method_notify:
+    case sip_method_subscribe:
+        return r < 0 ? 1 : r;
+    default:
+        return r;
+    }
+}
+
+/* ---- CVE-2026-110658: a multipart boundary longer than the body ---- */
+
+/*
+ * msg_multipart_parse() compares the Content-Type's boundary with the
+ * start of the body using the boundary's length, so a boundary longer than
+ * the body reads past the end of the buffer (remote, unauthenticated, "up
+ * to 1.13.18"; Debian 12's build is not patched).  nua calls it on every
+ * incoming request and response with a multipart Content-Type, before the
+ * daemon sees the message.  A multipart body holds at least
+ * "--" boundary "--", so a shorter body is malformed whatever follows:
+ * refusing to parse it leaves the body an opaque payload, which every
+ * capability then refuses by its Content-Type (415) or as malformed (400).
+ * it_sip_malformed's multipart rows and unit_sipfix guard it.
+ */
+static size_t
+sipfix_boundary_len(const msg_content_type_t *c)
+{
+    const char *b = c ? msg_header_find_param(c->c_common, "boundary=") : NULL;
+    size_t n;
+
+    if (b == NULL)
+        return 0;
+    n = strlen(b);
+    if (n >= 2 && b[0] == '"' && b[n - 1] == '"')
+        n -= 2;
+    return n;
+}
+
+__attribute__((visibility("default"))) msg_multipart_t *
+msg_multipart_parse(su_home_t *home, msg_content_type_t const *c,
+                    msg_payload_t *pl)
+{
+    static msg_multipart_t *(*real)(su_home_t *, msg_content_type_t const *,
+                                    msg_payload_t *);
+
+    if (pl == NULL || pl->pl_data == NULL ||
+        sipfix_boundary_len(c) + 4 > pl->pl_len)
+        return NULL;
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "msg_multipart_parse");
+    return real ? real(home, c, pl) : NULL;
+}
