@@ -19,6 +19,7 @@
 #include "sipbridge/chat.h"
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
+#include "sipbridge/limit.h"
 #include "sipbridge/log.h"
 #include "sipbridge/peer.h"
 #include "sipbridge/pubstate.h"
@@ -35,7 +36,7 @@ static const struct cfg_type *const daemon_types[] = {
     &chat_cfg_type,
     &peer_endpoint_type, &peer_identify_type, &peer_auth_type,
     &pubstate_outbound_type, &pubstate_inbound_type, &pubstate_asterisk_type,
-    &mwi_cfg_type, &api_cfg_type,
+    &mwi_cfg_type, &api_cfg_type, &limit_cfg_type,
 };
 const struct cfg_type *const *const daemon_cfg_types = daemon_types;
 const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
@@ -116,13 +117,15 @@ daemon_counters_json(const struct sipbridge *sb)
 
     sip_get_counters(sb->sip, &sc);
     loop_get_stats(sb->loop, &ls);
-    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I}, s:{s:I, s:I, s:I},"
+    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I},"
                      " s:{s:I, s:I}}",
                      "sip", "requests", (json_int_t)sc.requests,
                      "options", (json_int_t)sc.options,
                      "routed", (json_int_t)sc.routed,
                      "not_found", (json_int_t)sc.not_found,
                      "rejected", (json_int_t)sc.rejected,
+                     "limited", (json_int_t)sc.limited,
+                     "limits", sip_limits_json(sb->sip),
                      "loop", "wakeups", (json_int_t)ls.wakeups,
                      "steps", (json_int_t)ls.steps,
                      "kicks", (json_int_t)ls.kicks,

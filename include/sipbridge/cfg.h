@@ -49,6 +49,11 @@ enum cfg_kind {
     CFG_LOGLEVEL /* error|warning|notice|info|debug */
 };
 
+/* Size units of CFG_SIZE keys. */
+#define CFG_K 1024ull
+#define CFG_M (1024ull * 1024)
+#define CFG_G (1024ull * 1024 * 1024)
+
 #define CFG_REQUIRED   0x1u /* must appear once */
 #define CFG_REPEATABLE 0x2u /* may appear more than once (else: error) */
 

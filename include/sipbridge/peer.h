@@ -91,4 +91,21 @@ const struct peer_endpoint *peer_identify(const struct peer_table *pt,
                                           const sip_t *req,
                                           const struct sockaddr *src);
 
+/*
+ * An address list ("10.0.0.0/8, 192.0.2.7, [2001:db8::1]:5060"), in the
+ * syntax of identify's match=, for rules that need no endpoint (rate-limit
+ * exemptions).
+ */
+struct peer_acl;
+
+/**
+ * Parse @p list (empty: matches nothing).  @return 0 and *out (free with
+ * peer_acl_destroy), -ENOMEM, or -EINVAL with the bad item in @p why.
+ */
+int peer_acl_create(struct peer_acl **out, const char *list, char *why,
+                    size_t whylen);
+void peer_acl_destroy(struct peer_acl *acl);
+/** @return whether @p sa is covered; a NULL list covers nothing. */
+bool peer_acl_match(const struct peer_acl *acl, const struct sockaddr *sa);
+
 #endif

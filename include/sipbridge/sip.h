@@ -71,6 +71,7 @@ struct sip_counters {
     uint64_t routed;        /* handed to an owner */
     uint64_t not_found;     /* answered 404: no owner */
     uint64_t rejected;      /* answered 5xx by the core */
+    uint64_t limited;       /* answered 503: source over its rate */
 };
 
 typedef void (*sip_shutdown_cb)(void *arg);
@@ -90,6 +91,9 @@ void sip_destroy(struct sip *sip);
 
 /** Apply the live parts of a reloaded config (user agent, trace). */
 void sip_reconfigure(struct sip *sip, const struct cfg *cfg);
+
+/** The per-source limiter's settings and counters, for status. */
+json_t *sip_limits_json(const struct sip *sip);
 
 /** Turn the SIP message trace (to the log, at notice) on or off. */
 void sip_set_trace(struct sip *sip, int on);

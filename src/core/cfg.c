@@ -30,9 +30,6 @@
 #define SIPBRIDGE_VERSION "unknown"
 #endif
 
-#define CFG_K 1024ull
-#define CFG_M (1024ull * 1024)
-#define CFG_G (1024ull * 1024 * 1024)
 
 /* ---- error list ---- */
 

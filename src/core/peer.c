@@ -17,6 +17,7 @@
 #include <netinet/in.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -731,4 +732,58 @@ peer_identify(const struct peer_table *pt, const sip_t *req,
         return NULL;
     ep = peer_endpoint_find(pt, req->sip_from->a_url->url_user);
     return ep != NULL && ep->by_username ? ep : NULL;
+}
+
+/* ---- address lists ---- */
+
+struct peer_acl {
+    size_t n;
+    struct peer_rule rules[];
+};
+
+int
+peer_acl_create(struct peer_acl **out, const char *list, char *why,
+                size_t whylen)
+{
+    const char *l = list;
+    struct peer_item it;
+    struct peer_acl *acl;
+    size_t n = 0;
+
+    while (peer_next_item(&l, &it))
+        n++;
+    acl = calloc(1, sizeof(*acl) + n * sizeof(acl->rules[0]));
+    if (acl == NULL)
+        return -ENOMEM;
+    for (l = list; peer_next_item(&l, &it);) {
+        const char *bad = peer_parse_rule(&it, &acl->rules[acl->n]);
+
+        if (bad != NULL) {
+            snprintf(why, whylen, "'%.*s': %s", (int)it.len, it.p, bad);
+            free(acl);
+            return -EINVAL;
+        }
+        acl->n++;
+    }
+    *out = acl;
+    return 0;
+}
+
+void
+peer_acl_destroy(struct peer_acl *acl)
+{
+    free(acl);
+}
+
+bool
+peer_acl_match(const struct peer_acl *acl, const struct sockaddr *sa)
+{
+    struct peer_src s;
+
+    if (acl == NULL || sa == NULL || !peer_src_from(sa, &s))
+        return false;
+    for (size_t i = 0; i < acl->n; i++)
+        if (peer_rule_covers(&acl->rules[i], &s))
+            return true;
+    return false;
 }

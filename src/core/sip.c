@@ -14,16 +14,20 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 
 #include <sofia-sip/msg_addr.h>
 #include <sofia-sip/msg_header.h>
+#include <sofia-sip/nta_tag.h>
 #include <sofia-sip/nua_tag.h>
 #include <sofia-sip/sip_status.h>
 #include <sofia-sip/su_tag_io.h>
 #include <sofia-sip/tport_tag.h>
 #include <sofia-sip/url.h>
 
+#include "sipbridge/limit.h"
 #include "sipbridge/log.h"
+#include "sipbridge/peer.h"
 
 /*
  * Methods the daemon answers itself rather than nua's defaults: without
@@ -67,6 +71,8 @@ struct sip {
     char allow_events[256];     /* event packages PUBLISH may carry */
     const struct sip_route_ops *fallback;   /* requests no user part owns */
     void *fallback_owner;
+    struct limit_cfg limits;    /* [limits] */
+    struct limit *limit;        /* per-source buckets; NULL: off */
 };
 
 static const char *const proto_names[] = { "udp", "tcp", "tls" };
@@ -337,6 +343,113 @@ sip_route_request(struct sip *sip, const struct sip_event *in)
     }
 }
 
+/* ---- per-source rate limit ---- */
+
+static uint64_t
+sip_now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static int
+sip_limits_apply(struct sip *sip, const struct cfg *cfg)
+{
+    struct limit_cfg lc;
+    int rc = limit_cfg_read(cfg, &lc);
+
+    if (rc != 0)
+        return rc;
+    if (lc.source_rate == 0) {
+        limit_destroy(sip->limit);
+        sip->limit = NULL;
+    } else if (sip->limit == NULL || lc.max_sources != sip->limits.max_sources) {
+        struct limit *l;
+
+        rc = limit_create(&l, lc.source_rate, lc.source_burst, lc.max_sources);
+        if (rc != 0) {
+            log_err("sip", "per-source rate limit: %s", strerror(-rc));
+            limit_cfg_clear(&lc);
+            return rc;
+        }
+        limit_destroy(sip->limit);
+        sip->limit = l;
+    } else {
+        limit_set_rate(sip->limit, lc.source_rate, lc.source_burst);
+    }
+    limit_cfg_clear(&sip->limits);
+    sip->limits = lc;
+    return 0;
+}
+
+/* What a per-source limit counts: requests the daemon's handlers answer.
+ * nua answers OPTIONS itself and a dialog's BYE, ACK, CANCEL and PRACK
+ * must get through for calls to end; in-dialog MESSAGE and INFO count
+ * because one relayed MESSAGE costs a conference N requests. */
+static int
+sip_is_limited(const struct sip_event *ev, int in_dialog)
+{
+    if (ev->event == nua_i_options)
+        return 0;
+    if (in_dialog)
+        return ev->event == nua_i_message || ev->event == nua_i_info;
+    return sip_is_request_event(ev->event);
+}
+
+/* @return 0 to go on, 1 if refused (answered 503 with Retry-After). */
+static int
+sip_rate_limit(struct sip *sip, const struct sip_event *ev, int in_dialog)
+{
+    struct sockaddr_storage src;
+    struct limit_note note;
+    char addr[64], retry[16];
+
+    if (sip->limit == NULL || !sip_is_limited(ev, in_dialog) ||
+        sip_event_source(sip, &src) != 0 ||
+        peer_acl_match(sip->limits.exempt, (struct sockaddr *)&src))
+        return 0;
+    if (limit_check(sip->limit, (struct sockaddr *)&src, sip_now_ms(),
+                    &note) == 1) {
+        if (note.kind == LIMIT_NOTE_UNBLOCKED)
+            log_notice("sip", "%s is back under %u requests/s; %llu refused "
+                       "while over", limit_addr_str((struct sockaddr *)&src,
+                       addr, sizeof(addr)), sip->limits.source_rate,
+                       (unsigned long long)note.refused);
+        return 0;
+    }
+    if (note.kind == LIMIT_NOTE_BLOCKED)
+        log_warn("sip", "%s sends more than %u requests/s: refusing the "
+                 "excess with 503 until it slows down",
+                 limit_addr_str((struct sockaddr *)&src, addr, sizeof(addr)),
+                 sip->limits.source_rate);
+    sip->counters.limited++;
+    snprintf(retry, sizeof(retry), "%u", sip->limits.retry_after);
+    nua_respond(ev->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(sip->nua),
+                SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    if (!in_dialog)
+        nua_handle_destroy(ev->nh);
+    return 1;
+}
+
+json_t *
+sip_limits_json(const struct sip *sip)
+{
+    struct limit_counters c = { 0 };
+
+    if (sip->limit)
+        limit_get_counters(sip->limit, &c);
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "source_rate", (json_int_t)sip->limits.source_rate,
+                     "passed", (json_int_t)c.passed,
+                     "refused", (json_int_t)c.refused,
+                     "blocks", (json_int_t)c.blocks,
+                     "blocked_now", (json_int_t)c.blocked_now,
+                     "sources", (json_int_t)c.sources,
+                     "evicted", (json_int_t)c.evicted);
+}
+
 static void
 sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
              nua_magic_t *magic, nua_handle_t *nh, nua_hmagic_t *hmagic,
@@ -353,11 +466,13 @@ sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
     if (hmagic != NULL) {
         struct sip_owner *owner = (struct sip_owner *)hmagic;
 
-        owner->event(owner, &ev);
+        if (sip_rate_limit(sip, &ev, 1) == 0)
+            owner->event(owner, &ev);
         return;
     }
     if (sip_is_request_event(event) && nh != NULL) {
-        sip_route_request(sip, &ev);
+        if (sip_rate_limit(sip, &ev, 0) == 0)
+            sip_route_request(sip, &ev);
         return;
     }
     if (event == nua_i_error)
@@ -412,6 +527,7 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       NUTAG_ALLOW(SIP_ALLOW),
 
                       TPTAG_UDP_RMEM(cfg->global.udp_recv_buffer),
+                      NTATAG_MAXSIZE(sip->limits.max_message),
                       TPTAG_LOG(cfg->global.debug),
                       TAG_END());
 }
@@ -434,7 +550,7 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
         return -ENOMEM;
     }
     sip->loop = loop;
-    if (sip_record_listeners(sip, cfg) != 0)
+    if (sip_record_listeners(sip, cfg) != 0 || sip_limits_apply(sip, cfg) != 0)
         goto fail;
     sip->nua = sip_create_nua(sip, cfg);
     if (sip->nua == NULL) {
@@ -447,6 +563,8 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
     return 0;
 
 fail:
+    limit_destroy(sip->limit);
+    limit_cfg_clear(&sip->limits);
     free(sip->listeners);
     su_home_deinit(sip->home);
     free(sip);
@@ -470,6 +588,8 @@ sip_destroy(struct sip *sip)
     if (sip->nua)
         nua_destroy(sip->nua);
     sip_routes_free(sip);
+    limit_destroy(sip->limit);
+    limit_cfg_clear(&sip->limits);
     free(sip->listeners);
     su_home_deinit(sip->home);
     free(sip);
@@ -523,8 +643,11 @@ sip_event_source(const struct sip *sip, struct sockaddr_storage *out)
 void
 sip_reconfigure(struct sip *sip, const struct cfg *cfg)
 {
+    if (sip_limits_apply(sip, cfg) != 0)
+        log_err("sip", "[limits] not applied: the old limits stay");
     nua_set_params(sip->nua, NUTAG_USER_AGENT(cfg->global.user_agent),
-                   SIPTAG_SERVER_STR(cfg->global.user_agent), TAG_END());
+                   SIPTAG_SERVER_STR(cfg->global.user_agent),
+                   NTATAG_MAXSIZE(sip->limits.max_message), TAG_END());
     loop_kick(sip->loop);
 }
 

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "sipbridge/cfg.h"
+#include "sipbridge/limit.h"
 #include "sipbridge/log.h"
 
 #define BASE "[udp]\ntype=transport\nprotocol=udp\nbind=127.0.0.1:5060\n"
@@ -860,6 +861,8 @@ cfg_load_of_missing_file_is_error(void **state)
     cfg_errors_clear(&errs);
 }
 
+static const struct cfg_type *const limit_types[] = { &limit_cfg_type };
+
 static void
 cfg_shipped_config_loads_cleanly(void **state)
 {
@@ -873,7 +876,8 @@ cfg_shipped_config_loads_cleanly(void **state)
     assert_non_null(slash);
     snprintf(path, sizeof(path), "%.*s/../../etc/sipbridge.conf",
              (int)(slash - __FILE__), __FILE__);
-    rc = cfg_load(path, NULL, 0, &cfg, &errs);
+    /* The shipped file turns the per-source limit on: [limits]. */
+    rc = cfg_load(path, limit_types, 1, &cfg, &errs);
     dump_errors(&errs);
     assert_int_equal(rc, 0);
     assert_int_equal(errs.n, 0);
