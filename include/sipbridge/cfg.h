@@ -113,6 +113,9 @@ struct cfg_control {
     size_t max_line;      /* max_line (default 1M): longest request line */
     size_t max_output;    /* max_output (default 8M): a client's unsent
                              output past this disconnects it */
+    unsigned max_clients; /* max_clients (default 256) connected at once */
+    char *allow_users;    /* allow_users: uids/names, or NULL: anyone */
+    char *allow_groups;   /* allow_groups: gids/names, or NULL: anyone */
 };
 
 struct cfg_database {
@@ -173,6 +176,15 @@ unsigned cfg_get_uint(const struct ini_section *sec, const char *key,
 bool cfg_get_bool(const struct ini_section *sec, const char *key, bool def);
 size_t cfg_get_size(const struct ini_section *sec, const char *key,
                     size_t def);
+
+/**
+ * Resolve a list of user (@p groups 0) or group names and numbers
+ * ("root, 1000"), for allow_users/allow_groups.  @return 0 and *ids
+ * (malloc'd, *n of them; NULL list: none), -ENOMEM, or -ENOENT with the
+ * unknown name in @p bad.
+ */
+int cfg_parse_ids(const char *list, int groups, unsigned **ids, size_t *n,
+                  char *bad, size_t badlen);
 
 /** Parse helpers shared with capabilities; @return 0 or -EINVAL. */
 int cfg_parse_bool(const char *s, bool *out);

@@ -30,6 +30,8 @@
 #define CTL_ERR_LINE_TOO_LONG   460 /* line over max_line; connection closed */
 #define CTL_ERR_RELOAD_FAILED   461 /* new config invalid or needs restart */
 #define CTL_ERR_INTERNAL        462 /* the daemon failed; see its log */
+#define CTL_ERR_NOT_ALLOWED     463 /* uid/gid not in allow_users/groups */
+#define CTL_ERR_TOO_MANY_CLIENTS 464 /* max_clients reached */
 
 struct ctl;
 struct ctl_client;

@@ -2760,7 +2760,9 @@ cli_send_request(struct cli *c, json_t *req, int64_t deadline)
     line[len] = '\n';   /* replaces the NUL; the line is sent by length */
     rc = cli_write_all(c, line, len + 1, deadline);
     free(line);
-    if (rc != 0) {
+    /* A daemon that refused us (463, 464) said why before it closed: the
+     * reply is read like any other. */
+    if (rc != 0 && errno != EPIPE && errno != ECONNRESET) {
         cli_errorf("cannot send request to %s: %s", c->socket_path,
                    strerror(errno));
         return CLI_EXIT_UNREACHABLE;
@@ -2772,9 +2774,14 @@ cli_send_request(struct cli *c, json_t *req, int64_t deadline)
 static bool
 cli_is_our_reply(struct cli *c, json_t *msg)
 {
+    json_t *t = json_object_get(msg, "transaction");
+
+    /* An error without a transaction is about the connection (refused
+     * client, line too long): ours too. */
     return json_is_object(msg)
         && json_object_get(msg, "response") != NULL
-        && json_equal(json_object_get(msg, "transaction"), c->txn);
+        && (json_equal(t, c->txn) ||
+            (t == NULL && json_is_integer(json_object_get(msg, "error_code"))));
 }
 
 /* Read until our reply arrives; events and foreign lines are skipped.

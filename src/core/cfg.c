@@ -14,8 +14,10 @@
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <grp.h>
 #include <limits.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -410,6 +412,9 @@ static const struct cfg_key cfg_control_keys[] = {
     { "group", CFG_STRING, 0, 0, 0, NULL },
     { "max_line", CFG_SIZE, 0, CFG_K, CFG_G, NULL },
     { "max_output", CFG_SIZE, 0, CFG_K, CFG_G, NULL },
+    { "max_clients", CFG_UINT, 0, 1, 100000, NULL },
+    { "allow_users", CFG_STRING, 0, 0, 0, NULL },
+    { "allow_groups", CFG_STRING, 0, 0, 0, NULL },
     { NULL, CFG_STRING, 0, 0, 0, NULL }
 };
 
@@ -461,6 +466,79 @@ cfg_check_global(const struct ini_section *sec, struct cfg_errors *errs)
     return rc;
 }
 
+/*
+ * Resolve "root, 1000, sipbridge" to ids, as users (@p groups 0) or
+ * groups.  @return 0, -ENOMEM, or -ENOENT with the unknown name in @p bad.
+ */
+int
+cfg_parse_ids(const char *list, int groups, unsigned **ids, size_t *n,
+              char *bad, size_t badlen)
+{
+    char *copy = list ? strdup(list) : NULL, *save = NULL, *tok;
+    unsigned *v = NULL;
+    int rc = 0;
+
+    *ids = NULL;
+    *n = 0;
+    if (list == NULL)
+        return 0;
+    if (copy == NULL)
+        return -ENOMEM;
+    for (tok = strtok_r(copy, ", \t", &save); tok && rc == 0;
+         tok = strtok_r(NULL, ", \t", &save)) {
+        char *end;
+        unsigned long id = strtoul(tok, &end, 10);
+        unsigned *nv = realloc(v, (*n + 1) * sizeof(*v));
+
+        if (nv == NULL) {
+            rc = -ENOMEM;
+            break;
+        }
+        v = nv;
+        if (!isdigit((unsigned char)tok[0]) || *end != '\0') {
+            struct passwd *pw = groups ? NULL : getpwnam(tok);
+            struct group *gr = groups ? getgrnam(tok) : NULL;
+
+            if (pw == NULL && gr == NULL) {
+                snprintf(bad, badlen, "%s", tok);
+                rc = -ENOENT;
+                break;
+            }
+            id = pw ? pw->pw_uid : gr->gr_gid;
+        }
+        v[(*n)++] = (unsigned)id;
+    }
+    free(copy);
+    if (rc != 0) {
+        free(v);
+        *n = 0;
+        v = NULL;
+    }
+    *ids = v;
+    return rc;
+}
+
+/* allow_users/allow_groups: names must exist on this host. */
+static int
+cfg_check_ids(const struct ini_section *sec, const char *key, int groups,
+              struct cfg_errors *errs)
+{
+    const struct ini_entry *e = ini_find(sec, key);
+    unsigned *ids;
+    size_t n;
+    char bad[64];
+    int rc;
+
+    if (e == NULL)
+        return 0;
+    rc = cfg_parse_ids(e->value, groups, &ids, &n, bad, sizeof(bad));
+    free(ids);
+    if (rc == -ENOENT)
+        cfg_errors_add(errs, e->file, e->line, "[%s] %s: no %s '%s' on this "
+                       "host", sec->name, key, groups ? "group" : "user", bad);
+    return rc;
+}
+
 static int
 cfg_check_control(const struct ini_section *sec, struct cfg_errors *errs)
 {
@@ -468,6 +546,9 @@ cfg_check_control(const struct ini_section *sec, struct cfg_errors *errs)
     struct sockaddr_un sun;
 
     if (cfg_check_absolute(sec, "socket", errs) < 0)
+        return -EINVAL;
+    if (cfg_check_ids(sec, "allow_users", 0, errs) < 0 ||
+        cfg_check_ids(sec, "allow_groups", 1, errs) < 0)
         return -EINVAL;
     if (e == NULL || strlen(e->value) < sizeof(sun.sun_path))
         return 0;
@@ -1041,6 +1122,7 @@ cfg_set_defaults(struct cfg *cfg)
     cfg->control.mode = 0660;
     cfg->control.max_line = CFG_M;
     cfg->control.max_output = 8 * CFG_M;
+    cfg->control.max_clients = 256;
     if (cfg_set_str(&cfg->global.state_dir, "/var/lib/sipbridge") < 0 ||
         cfg_set_str(&cfg->global.user_agent,
                     "sipbridge/" SIPBRIDGE_VERSION) < 0 ||
@@ -1077,8 +1159,11 @@ cfg_build_control(const struct ini_section *sec, struct cfg_control *c)
         cfg_parse_mode(v, &c->mode);
     c->max_line = cfg_get_size(sec, "max_line", c->max_line);
     c->max_output = cfg_get_size(sec, "max_output", c->max_output);
+    c->max_clients = cfg_get_uint(sec, "max_clients", c->max_clients);
     if (cfg_set_str(&c->socket, ini_get(sec, "socket")) < 0 ||
-        cfg_set_str(&c->group, ini_get(sec, "group")) < 0)
+        cfg_set_str(&c->group, ini_get(sec, "group")) < 0 ||
+        cfg_set_str(&c->allow_users, ini_get(sec, "allow_users")) < 0 ||
+        cfg_set_str(&c->allow_groups, ini_get(sec, "allow_groups")) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -1254,6 +1339,8 @@ cfg_free(struct cfg *cfg)
     free(cfg->global.user_agent);
     free(cfg->control.socket);
     free(cfg->control.group);
+    free(cfg->control.allow_users);
+    free(cfg->control.allow_groups);
     free(cfg->path);
     ini_free(cfg->doc);
     free(cfg);

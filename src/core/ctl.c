@@ -48,6 +48,13 @@ struct ctl_client {
     int closing;        /* flush the output, then close */
 };
 
+/* uids or gids a client may have; none listed in either: anyone who can
+ * open the socket file. */
+struct ctl_ids {
+    unsigned *ids;
+    size_t n;
+};
+
 struct ctl {
     struct event_base *base;
     struct evconnlistener *listener;
@@ -60,7 +67,10 @@ struct ctl {
     size_t nhandlers;
     struct ctl_close_hook *hooks;
     size_t nhooks;
-    uint64_t nclients, requests, errors, dropped_slow;
+    uint64_t nclients, requests, errors, dropped_slow, refused;
+    size_t connected;
+    unsigned max_clients;
+    struct ctl_ids users, groups;   /* allow_users, allow_groups */
 };
 
 static void ctl_client_close(struct ctl_client *c, const char *why);
@@ -410,8 +420,10 @@ ctl_client_unlink(struct ctl_client *c)
 
     while (*pp && *pp != c)
         pp = &(*pp)->next;
-    if (*pp)
+    if (*pp) {
         *pp = c->next;
+        c->ctl->connected--;
+    }
 }
 
 static void
@@ -435,16 +447,107 @@ ctl_client_close(struct ctl_client *c, const char *why)
     free(c);
 }
 
+/* ---- who may connect ---- */
+
+static int
+ctl_ids_set(struct ctl_ids *out, const char *list, int groups)
+{
+    struct ctl_ids ids;
+    char bad[64];
+    int rc = cfg_parse_ids(list, groups, &ids.ids, &ids.n, bad, sizeof(bad));
+
+    if (rc == -ENOENT)
+        log_err("ctl", "allow_%s: no %s '%s' on this host",
+                groups ? "groups" : "users", groups ? "group" : "user", bad);
+    if (rc != 0)
+        return rc;
+    free(out->ids);
+    *out = ids;
+    return 0;
+}
+
+static int
+ctl_ids_have(const struct ctl_ids *ids, unsigned id)
+{
+    for (size_t i = 0; i < ids->n; i++)
+        if (ids->ids[i] == id)
+            return 1;
+    return 0;
+}
+
+/* A refused client gets one error line, then the door. */
+static void
+ctl_refuse(struct ctl *ctl, evutil_socket_t fd, int code, const char *why)
+{
+    json_t *msg = json_pack("{s:s, s:i, s:s}", "response", "error",
+                            "error_code", code, "error", why);
+    char *line = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+
+    ctl->refused++;
+    /* A fresh socket's send buffer takes one short line: no blocking. */
+    if (line && send(fd, line, strlen(line), MSG_DONTWAIT | MSG_NOSIGNAL) >= 0)
+        (void)send(fd, "\n", 1, MSG_DONTWAIT | MSG_NOSIGNAL);
+    free(line);
+    json_decref(msg);
+    /* Closing with the client's request still unread would reset the
+     * connection before it reads why (ECONNRESET): read what came. */
+    for (int i = 0; i < 16; i++) {
+        char sink[4096];
+
+        if (recv(fd, sink, sizeof(sink), MSG_DONTWAIT) <= 0)
+            break;
+    }
+    shutdown(fd, SHUT_RDWR);
+    close(fd);
+}
+
+/* @return 0 to take the client on @p fd, or -EPERM (refused and logged). */
+static int
+ctl_admit(struct ctl *ctl, evutil_socket_t fd, uint64_t id)
+{
+    struct ucred cr = { 0, (uid_t)-1, (gid_t)-1 };
+    socklen_t len = sizeof(cr);
+    char why[160];
+
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len) != 0)
+        log_warn("ctl", "client %llu: no peer credentials: %s",
+                 (unsigned long long)id, strerror(errno));
+    if ((ctl->users.n || ctl->groups.n) && !ctl_ids_have(&ctl->users, cr.uid)
+        && !ctl_ids_have(&ctl->groups, cr.gid)) {
+        snprintf(why, sizeof(why), "uid %u gid %u is not allowed on this "
+                 "control socket (allow_users, allow_groups)",
+                 (unsigned)cr.uid, (unsigned)cr.gid);
+        log_warn("ctl", "client pid %d refused: %s", (int)cr.pid, why);
+        ctl_refuse(ctl, fd, CTL_ERR_NOT_ALLOWED, why);
+        return -EPERM;
+    }
+    if (ctl->connected >= ctl->max_clients) {
+        snprintf(why, sizeof(why), "too many control clients (max_clients %u)",
+                 ctl->max_clients);
+        log_warn("ctl", "client pid %d uid %u refused: %s", (int)cr.pid,
+                 (unsigned)cr.uid, why);
+        ctl_refuse(ctl, fd, CTL_ERR_TOO_MANY_CLIENTS, why);
+        return -EPERM;
+    }
+    log_info("ctl", "client %llu connected: pid %d, uid %u, gid %u",
+             (unsigned long long)id, (int)cr.pid, (unsigned)cr.uid,
+             (unsigned)cr.gid);
+    return 0;
+}
+
 static void
 ctl_on_accept(struct evconnlistener *l, evutil_socket_t fd,
               struct sockaddr *sa, int salen, void *arg)
 {
     struct ctl *ctl = arg;
-    struct ctl_client *c = calloc(1, sizeof(*c));
+    struct ctl_client *c;
 
     (void)l;
     (void)sa;
     (void)salen;
+    if (ctl_admit(ctl, fd, ctl->next_id + 1) != 0)
+        return;
+    c = calloc(1, sizeof(*c));
     if (c == NULL) {
         close(fd);
         return;
@@ -464,7 +567,7 @@ ctl_on_accept(struct evconnlistener *l, evutil_socket_t fd,
     c->next = ctl->clients;
     ctl->clients = c;
     ctl->nclients++;
-    log_debug("ctl", "client %llu connected", (unsigned long long)c->id);
+    ctl->connected++;
 }
 
 uint64_t
@@ -683,7 +786,12 @@ ctl_create(struct ctl **out, struct event_base *base,
     ctl->base = base;
     ctl->max_line = cfg->max_line;
     ctl->max_output = cfg->max_output;
-    rc = ctl_listen(ctl, cfg);
+    ctl->max_clients = cfg->max_clients;
+    rc = ctl_ids_set(&ctl->users, cfg->allow_users, 0);
+    if (rc == 0)
+        rc = ctl_ids_set(&ctl->groups, cfg->allow_groups, 1);
+    if (rc == 0)
+        rc = ctl_listen(ctl, cfg);
     if (rc == 0)
         rc = ctl_register(ctl, "watch", ctl_req_watch, ctl);
     if (rc == 0)
@@ -699,8 +807,12 @@ ctl_create(struct ctl **out, struct event_base *base,
 int
 ctl_reconfigure(struct ctl *ctl, const struct cfg_control *cfg)
 {
+    if (ctl_ids_set(&ctl->users, cfg->allow_users, 0) != 0 ||
+        ctl_ids_set(&ctl->groups, cfg->allow_groups, 1) != 0)
+        return -EINVAL;
     ctl->max_line = cfg->max_line;
     ctl->max_output = cfg->max_output;
+    ctl->max_clients = cfg->max_clients;
     return ctl_apply_perms(ctl->path, cfg);
 }
 
@@ -722,6 +834,8 @@ ctl_destroy(struct ctl *ctl)
         free(ctl->handlers[i].name);
     free(ctl->handlers);
     free(ctl->hooks);
+    free(ctl->users.ids);
+    free(ctl->groups.ids);
     free(ctl->path);
     free(ctl);
 }
@@ -733,9 +847,10 @@ ctl_status_json(const struct ctl *ctl)
 
     for (const struct ctl_client *c = ctl->clients; c; c = c->next)
         n++;
-    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I}", "socket", ctl->path,
+    return json_pack("{s:s, s:I, s:I, s:I, s:I, s:I, s:I}", "socket", ctl->path,
                      "clients", (json_int_t)n,
                      "connections", (json_int_t)ctl->nclients,
+                     "refused", (json_int_t)ctl->refused,
                      "requests", (json_int_t)ctl->requests,
                      "errors", (json_int_t)ctl->errors,
                      "dropped_slow", (json_int_t)ctl->dropped_slow);
