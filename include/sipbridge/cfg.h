@@ -91,6 +91,11 @@ struct cfg_transport {
     int family;          /* AF_INET or AF_INET6 */
     char *cert_file;     /* tls only */
     char *priv_key_file; /* tls only */
+    char *ca_file;       /* tls only: CAs peers are checked against, or
+                            NULL: the system's */
+    bool verify_client;  /* tls: clients must show a valid certificate */
+    bool verify_server;  /* tls: servers we connect to must (default) */
+    unsigned verify_depth; /* tls: longest chain accepted (default 9) */
     const char *file;    /* where it was defined */
     unsigned line;
 };

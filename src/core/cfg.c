@@ -27,6 +27,7 @@
 #include <strings.h>
 #include <sys/socket.h>
 #include <sys/un.h>
+#include <unistd.h>
 
 #ifndef SIPBRIDGE_VERSION
 #define SIPBRIDGE_VERSION "unknown"
@@ -403,6 +404,10 @@ static const struct cfg_key cfg_transport_keys[] = {
     { "bind", CFG_HOSTPORT, CFG_REQUIRED, 0, 0, NULL },
     { "cert_file", CFG_STRING, 0, 0, 0, NULL },
     { "priv_key_file", CFG_STRING, 0, 0, 0, NULL },
+    { "ca_file", CFG_STRING, 0, 0, 0, NULL },
+    { "verify_client", CFG_BOOL, 0, 0, 0, NULL },
+    { "verify_server", CFG_BOOL, 0, 0, 0, NULL },
+    { "verify_depth", CFG_UINT, 0, 1, 100, NULL },
     { NULL, CFG_STRING, 0, 0, 0, NULL }
 };
 
@@ -561,15 +566,22 @@ cfg_check_control(const struct ini_section *sec, struct cfg_errors *errs)
 static int
 cfg_check_transport(const struct ini_section *sec, struct cfg_errors *errs)
 {
-    static const char *const tls_keys[] = { "cert_file", "priv_key_file" };
+    static const char *const tls_keys[] = {
+        "cert_file", "priv_key_file", "ca_file", "verify_client",
+        "verify_server", "verify_depth"
+    };
     const char *proto = ini_get(sec, "protocol");
     bool tls = proto && strcasecmp(proto, "tls") == 0;
     int rc = 0;
 
-    for (size_t i = 0; i < 2; i++) {
+    for (size_t i = 0; i < sizeof(tls_keys) / sizeof(tls_keys[0]); i++) {
         const struct ini_entry *e = ini_find(sec, tls_keys[i]);
 
-        if (tls && e == NULL) {
+        if (tls && e != NULL && i < 3 && access(e->value, R_OK) != 0) {
+            cfg_errors_add(errs, e->file, e->line, "[%s] %s '%s': %s",
+                           sec->name, e->key, e->value, strerror(errno));
+            rc = -EINVAL;
+        } else if (tls && e == NULL && i < 2) {
             cfg_errors_add(errs, sec->file, sec->line, "[%s] type=transport:"
                            " missing required key '%s' (protocol=tls)",
                            sec->name, tls_keys[i]);
@@ -1183,10 +1195,14 @@ cfg_build_transport(const struct ini_section *sec, struct cfg_transport *t)
                        &t->family);
     t->file = sec->file;
     t->line = sec->line;
+    t->verify_client = cfg_get_bool(sec, "verify_client", false);
+    t->verify_server = cfg_get_bool(sec, "verify_server", true);
+    t->verify_depth = cfg_get_uint(sec, "verify_depth", 9);
     if (cfg_set_str(&t->name, sec->name) < 0 ||
         cfg_set_str(&t->host, host) < 0 ||
         cfg_set_str(&t->cert_file, ini_get(sec, "cert_file")) < 0 ||
-        cfg_set_str(&t->priv_key_file, ini_get(sec, "priv_key_file")) < 0)
+        cfg_set_str(&t->priv_key_file, ini_get(sec, "priv_key_file")) < 0 ||
+        cfg_set_str(&t->ca_file, ini_get(sec, "ca_file")) < 0)
         return -ENOMEM;
     return 0;
 }
@@ -1327,6 +1343,7 @@ cfg_free(struct cfg *cfg)
         free(cfg->transports[i].host);
         free(cfg->transports[i].cert_file);
         free(cfg->transports[i].priv_key_file);
+        free(cfg->transports[i].ca_file);
     }
     for (size_t i = 0; i < cfg->ndatabases; i++) {
         free(cfg->databases[i].name);
@@ -1359,7 +1376,11 @@ cfg_transport_equal(const struct cfg_transport *a,
     return a->protocol == b->protocol && a->port == b->port &&
            a->family == b->family && cfg_str_equal(a->host, b->host) &&
            cfg_str_equal(a->cert_file, b->cert_file) &&
-           cfg_str_equal(a->priv_key_file, b->priv_key_file);
+           cfg_str_equal(a->priv_key_file, b->priv_key_file) &&
+           cfg_str_equal(a->ca_file, b->ca_file) &&
+           a->verify_client == b->verify_client &&
+           a->verify_server == b->verify_server &&
+           a->verify_depth == b->verify_depth;
 }
 
 bool

@@ -28,6 +28,7 @@
 #include "sipbridge/limit.h"
 #include "sipbridge/log.h"
 #include "sipbridge/peer.h"
+#include "sipbridge/siptls.h"
 
 /*
  * Methods the daemon answers itself rather than nua's defaults: without
@@ -96,17 +97,6 @@ sip_check_transports(const struct cfg *cfg, struct cfg_errors *errs)
         const struct cfg_transport **slot =
             t->protocol == CFG_PROTO_TLS ? &tls : &plain;
 
-        if (t->protocol == CFG_PROTO_TLS) {
-            /* sofia-sip 1.12 wants key and certificate together as
-             * agent.pem in a directory; until we build that from cert_file
-             * and priv_key_file, say so rather than bind a TLS listener
-             * that has no certificate. */
-            cfg_errors_add(errs, t->file, t->line, "[%s] type=transport: "
-                           "protocol=tls is not supported yet; use udp or "
-                           "tcp", t->name);
-            rc = -EINVAL;
-            continue;
-        }
         if (*slot == NULL) {
             *slot = t;
         } else if (t->protocol == CFG_PROTO_TLS || !sip_same_addr(*slot, t)) {
@@ -502,20 +492,36 @@ sip_auth_credentials(const sip_t *challenge, const char *user,
 
 /* ---- lifecycle ---- */
 
+static const struct cfg_transport *
+sip_tls_transport(const struct cfg *cfg)
+{
+    for (size_t i = 0; i < cfg->ntransports; i++)
+        if (cfg->transports[i].protocol == CFG_PROTO_TLS)
+            return &cfg->transports[i];
+    return NULL;
+}
+
 static nua_t *
 sip_create_nua(struct sip *sip, const struct cfg *cfg)
 {
-    char url[160], sips_url[160];
+    const struct cfg_transport *tls = sip_tls_transport(cfg);
+    char url[160], sips_url[160], tls_dir[4096] = "";
 
     sip_format_url(cfg, 0, url, sizeof(url));
     sip_format_url(cfg, 1, sips_url, sizeof(sips_url));
+    if (tls && siptls_prepare(tls, cfg->global.state_dir, tls_dir,
+                              sizeof(tls_dir)) != 0)
+        return NULL;
     su_root_threading(loop_root(sip->loop), 0);
     return nua_create(loop_root(sip->loop), sip_callback,
                       (nua_magic_t *)sip,
                       TAG_IF(url[0], NUTAG_URL(url)),
                       TAG_IF(sips_url[0], NUTAG_SIPS_URL(sips_url)),
-                      TAG_IF(sips_url[0],
-                             NUTAG_CERTIFICATE_DIR(cfg->global.state_dir)),
+                      TAG_IF(tls, NUTAG_CERTIFICATE_DIR(tls_dir)),
+                      TAG_IF(tls, TPTAG_TLS_VERIFY_POLICY(
+                                      tls ? siptls_policy(tls) : 0)),
+                      TAG_IF(tls, TPTAG_TLS_VERIFY_DEPTH(
+                                      tls ? tls->verify_depth : 0)),
                       NUTAG_USER_AGENT(cfg->global.user_agent),
                       SIPTAG_SERVER_STR(cfg->global.user_agent),
                       NUTAG_MEDIA_ENABLE(0),

@@ -101,10 +101,15 @@ class CheckConfig(sbtest.unittest.TestCase):
         self.assert_error(self.base + "[c]\ntype=conference\nuser=c\ncontent_types=text/*, bogus\n",
                           "%(f)s:14: [c] content_types: 'bogus' is not")
 
-    def test_tls_transport_refused_clearly(self):
+    def test_tls_files_must_be_readable(self):
         self.assert_error(self.base + "[tls]\ntype=transport\nprotocol=tls\nbind=127.0.0.1:5061\n"
-                          "cert_file=/x.pem\npriv_key_file=/x.key\n",
-                          "%(f)s:11: [tls] type=transport: protocol=tls is not supported yet")
+                          "cert_file=/nonexistent/x.pem\npriv_key_file=/x.key\n",
+                          "%(f)s:15: [tls] cert_file '/nonexistent/x.pem': No such file")
+
+    def test_tls_keys_only_with_tls(self):
+        self.assert_error(self.base + "[tcp2]\ntype=transport\nprotocol=tcp\nbind=127.0.0.1:5062\n"
+                          "verify_client=yes\n",
+                          "%(f)s:15: [tcp2] key 'verify_client': only allowed with protocol=tls")
 
     def test_missing_file(self):
         r = check(os.path.join(self.dir, "nope.conf"))

@@ -265,13 +265,13 @@ static void
 cfg_tls_transport_with_cert_and_key_loads(void **state)
 {
     struct cfg *cfg = load_ok("[tls]\ntype=transport\nprotocol=tls\n"
-                              "bind=127.0.0.1:5061\ncert_file=/c.pem\n"
-                              "priv_key_file=/k.pem\n");
+                              "bind=127.0.0.1:5061\ncert_file=/dev/null\n"
+                              "priv_key_file=/dev/zero\n");
 
     (void)state;
     assert_int_equal(cfg->transports[0].protocol, CFG_PROTO_TLS);
-    assert_string_equal(cfg->transports[0].cert_file, "/c.pem");
-    assert_string_equal(cfg->transports[0].priv_key_file, "/k.pem");
+    assert_string_equal(cfg->transports[0].cert_file, "/dev/null");
+    assert_string_equal(cfg->transports[0].priv_key_file, "/dev/zero");
     cfg_free(cfg);
 }
 
@@ -726,7 +726,7 @@ cfg_tcp_and_tls_on_one_port_is_error(void **state)
     (void)state;
     assert_load_error("[tcp]\ntype=transport\nprotocol=tcp\nbind=[::1]:5061\n"
                       "[tls]\ntype=transport\nprotocol=tls\n"
-                      "bind=[0::1]:5061\ncert_file=/c\npriv_key_file=/k\n",
+                      "bind=[0::1]:5061\ncert_file=/dev/null\npriv_key_file=/dev/zero\n",
                       "x.conf:8: [tls] bind '[0::1]:5061': already bound by "
                       "[tcp] (protocol=tcp) at x.conf:4");
 }
@@ -931,7 +931,7 @@ static void
 cfg_transports_equal_sees_every_change(void **state)
 {
     const char *tls = "[s]\ntype=transport\nprotocol=tls\n"
-                      "bind=127.0.0.1:5061\ncert_file=/c\npriv_key_file=/k\n";
+                      "bind=127.0.0.1:5061\ncert_file=/dev/null\npriv_key_file=/dev/zero\n";
 
     (void)state;
     assert_transports_differ(BASE, "[udp]\ntype=transport\n"
@@ -947,11 +947,11 @@ cfg_transports_equal_sees_every_change(void **state)
     assert_transports_differ(BASE, BASE "[tcp]\ntype=transport\n"
                              "protocol=tcp\nbind=127.0.0.1:5060\n");
     assert_transports_differ(tls, "[s]\ntype=transport\nprotocol=tls\n"
-                             "bind=127.0.0.1:5061\ncert_file=/c2\n"
-                             "priv_key_file=/k\n");
+                             "bind=127.0.0.1:5061\ncert_file=/dev/full\n"
+                             "priv_key_file=/dev/zero\n");
     assert_transports_differ(tls, "[s]\ntype=transport\nprotocol=tls\n"
-                             "bind=127.0.0.1:5061\ncert_file=/c\n"
-                             "priv_key_file=/k2\n");
+                             "bind=127.0.0.1:5061\ncert_file=/dev/null\n"
+                             "priv_key_file=/dev/urandom\n");
 }
 
 int
