@@ -3,7 +3,9 @@
 #
 #   run   what building and running the daemon needs (no PostgreSQL server)
 #   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze,
-#         Kamailio with its presence and PostgreSQL modules (it_mwi_kamailio)
+#         Kamailio with its presence and PostgreSQL modules (it_mwi_kamailio),
+#         openssl (it_sip_tls makes its certificates), clang with libFuzzer
+#         (tests/fuzz) and valgrind (tests/valgrind)
 #
 #   (run includes sipp, for the OPTIONS probe the README shows)
 #
@@ -12,9 +14,10 @@
 set -eu
 
 RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
-libjansson-dev libpq-dev libsystemd-dev sip-tester"
+libjansson-dev libpq-dev libsystemd-dev sip-tester ca-certificates"
 TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
-kamailio kamailio-presence-modules kamailio-postgres-modules"
+kamailio kamailio-presence-modules kamailio-postgres-modules openssl
+clang libclang-rt-14-dev valgrind"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
