@@ -119,6 +119,7 @@ struct chat {
     struct chat_conf *confs;
     uint64_t next_part_id;
     uint64_t joins, rejected;
+    uint64_t store_seq;  /* message ids without entropy: see chat_relay.c */
     bool closing;        /* chat_destroy: tell nobody, just free */
     char local_ip[64];   /* for SDP o= and c=: the first transport's */
 };

@@ -12,7 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/time.h>
+#include <time.h>
 
 #include <libpq-fe.h>
 #include <sofia-sip/base64.h>
@@ -490,9 +492,18 @@ chat_history_replay(struct chat_part *p)
 #define CHAT_SQL_INDEX \
     "CREATE INDEX IF NOT EXISTS chat_messages_conf_id" \
     " ON chat_messages (conference, id)"
+/* db.c sends a query again when its answer was lost with the connection,
+ * committed or not: each message carries a random id, and a second INSERT
+ * of it does nothing.  Tables made before the id existed get it here. */
+#define CHAT_SQL_MSG_ID \
+    "ALTER TABLE chat_messages ADD COLUMN IF NOT EXISTS msg_id text"
+#define CHAT_SQL_MSG_ID_INDEX \
+    "CREATE UNIQUE INDEX IF NOT EXISTS chat_messages_msg_id" \
+    " ON chat_messages (msg_id)"
 #define CHAT_SQL_INSERT \
     "INSERT INTO chat_messages (conference, display_name, content_type, " \
-    "body) VALUES ($1, $2, $3, $4::bytea)"
+    "body, msg_id) VALUES ($1, $2, $3, $4::bytea, $5)" \
+    " ON CONFLICT (msg_id) DO NOTHING"
 #define CHAT_SQL_LOAD \
     "SELECT display_name, content_type, body, " \
     "extract(epoch FROM sent_at)::float8 FROM (SELECT * FROM chat_messages " \
@@ -563,23 +574,48 @@ chat_bytea_hex(const char *body, size_t len)
     return s;
 }
 
+/* 128 random bits in hex; without entropy, the time and a counter,
+ * unique to this daemon. */
+static void
+chat_store_msg_id(struct chat *chat, char out[33])
+{
+    static const char hex[] = "0123456789abcdef";
+    unsigned char r[16];
+
+    if (getrandom(r, sizeof(r), GRND_NONBLOCK) != (ssize_t)sizeof(r)) {
+        struct timespec ts;
+        uint64_t n = ++chat->store_seq;
+
+        clock_gettime(CLOCK_REALTIME, &ts);
+        memcpy(r, &ts.tv_sec, 8);
+        r[8] = (unsigned char)(ts.tv_nsec >> 24);
+        memcpy(r + 9, &n, 7);
+    }
+    for (size_t i = 0; i < sizeof(r); i++) {
+        out[2 * i] = hex[r[i] >> 4];
+        out[2 * i + 1] = hex[r[i] & 15];
+    }
+    out[32] = '\0';
+}
+
 static void
 chat_store_write(struct chat_conf *conf, const char *display,
                  const char *ctype, const char *body, size_t len)
 {
     struct db *db = chat_store_db(conf);
     struct chat_store_ctx *c;
-    char *hex;
-    const char *params[4];
+    char *hex, id[33];
+    const char *params[5];
 
     if (db == NULL)
         return;
     c = chat_store_ctx(conf);
     hex = chat_bytea_hex(body, len);
+    chat_store_msg_id(conf->chat, id);
     params[0] = conf->name, params[1] = display, params[2] = ctype;
-    params[3] = hex;
+    params[3] = hex, params[4] = id;
     if (c == NULL || hex == NULL ||
-        db_query(db, "chat_insert", NULL, 4, params, chat_store_done, c)) {
+        db_query(db, "chat_insert", NULL, 5, params, chat_store_done, c)) {
         /* Queue full (database down for long): live relay goes on. */
         conf->store_dropped++;
         free(c);
@@ -644,9 +680,11 @@ chat_store_open(struct chat_conf *conf)
         return;
     }
     /* Statements and table are idempotent: every conference may ask. */
-    db_prepare(db, "chat_insert", CHAT_SQL_INSERT, 4);
     db_query(db, NULL, CHAT_SQL_CREATE, 0, NULL, NULL, NULL);
     db_query(db, NULL, CHAT_SQL_INDEX, 0, NULL, NULL, NULL);
+    db_query(db, NULL, CHAT_SQL_MSG_ID, 0, NULL, NULL, NULL);
+    db_query(db, NULL, CHAT_SQL_MSG_ID_INDEX, 0, NULL, NULL, NULL);
+    db_prepare(db, "chat_insert", CHAT_SQL_INSERT, 5);
     if (conf->history == 0)
         return;
     c = chat_store_ctx(conf);

@@ -735,7 +735,7 @@ db_prepared(struct db *db, PGresult *res)
 {
     struct db_stmt *st = db->busy_stmt;
     struct db_job *job;
-    char msg[300];
+    char msg[300], err[400];
     bool alive = true;
 
     db->busy = DB_IDLE;
@@ -744,9 +744,15 @@ db_prepared(struct db *db, PGresult *res)
     if (!st->prepared) {
         db_oneline(msg, sizeof(msg),
                    res ? PQresultErrorMessage(res) : "no result");
-        log_err("db", "%s: cannot prepare %s: %s", db->name, st->name, msg);
-        if (db->prep_for_head && db->head && db->head->stmt == st) {
-            char err[400];
+        /* Prepared ahead of use (at connect), it may name a table that a
+         * queued CREATE makes: it is prepared again before its first
+         * query, and only that failure is an error. */
+        if (!(db->prep_for_head && db->head && db->head->stmt == st)) {
+            log_debug("db", "%s: cannot prepare %s yet (again before its "
+                      "first use): %s", db->name, st->name, msg);
+        } else {
+            log_err("db", "%s: cannot prepare %s: %s", db->name, st->name,
+                    msg);
             snprintf(err, sizeof(err), "prepare %s: %s", st->name, msg);
             job = db_pop(db);
             alive = db_deliver(db, job, res, err);
