@@ -4,6 +4,8 @@ Starts the real sipbridged on free loopback ports with a generated config,
 talks to its control socket, runs sipp and sipbridgectl against it.  Python
 standard library only.  Every wait is bounded; SB_TIMEOUT_MULT scales the
 bounds for sanitizer or valgrind runs.  SB_KEEP=1 keeps the temp dirs.
+SB_WRAPPER, a command prefix split like a shell would, is put in front of
+every sipbridged started here (tests/valgrind sets it to valgrind ...).
 
     with Daemon() as d:
         assert d.request({"request": "status"})["response"] == "success"
@@ -11,6 +13,7 @@ bounds for sanitizer or valgrind runs.  SB_KEEP=1 keeps the temp dirs.
 """
 import json
 import os
+import shlex
 import shutil
 import signal
 import socket
@@ -28,6 +31,7 @@ SIPP_DIR = os.path.join(HERE, "sipp")
 MULT = float(os.environ.get("SB_TIMEOUT_MULT", "1"))
 DAEMON = os.path.join(BUILD, "sipbridged")
 CTL = os.path.join(BUILD, "sipbridgectl")
+WRAPPER = shlex.split(os.environ.get("SB_WRAPPER", ""))
 
 
 def bounded(seconds):
@@ -160,8 +164,8 @@ class Daemon:
         if getattr(self, "logf", None) is not None:
             self.logf.close()     # a restart
         self.logf = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([DAEMON, "-f", "-c", self.conf], stdout=self.logf,
-                                     stderr=subprocess.STDOUT, env=self.env)
+        self.proc = subprocess.Popen(WRAPPER + [DAEMON, "-f", "-c", self.conf],
+                                     stdout=self.logf, stderr=subprocess.STDOUT, env=self.env)
         wait_for(self._answers, 10, "the daemon's control socket")
         return self
 
@@ -230,6 +234,13 @@ class Daemon:
 
     def cleanup(self):
         try:
+            if self.alive() and WRAPPER:
+                # Under a wrapper (valgrind), SIGTERM first so it can report.
+                self.proc.send_signal(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=bounded(5))
+                except subprocess.TimeoutExpired:
+                    pass
             if self.alive():
                 self.proc.kill()
                 self.proc.wait()
