@@ -13,6 +13,7 @@ every sipbridged started here (tests/valgrind sets it to valgrind ...).
 """
 import json
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -32,6 +33,28 @@ MULT = float(os.environ.get("SB_TIMEOUT_MULT", "1"))
 DAEMON = os.path.join(BUILD, "sipbridged")
 CTL = os.path.join(BUILD, "sipbridgectl")
 WRAPPER = shlex.split(os.environ.get("SB_WRAPPER", ""))
+
+
+# Every password and secret this process handed a daemon (config files and
+# control requests): none may ever show in a daemon's log or in `status`.
+# Short values ("p", "x") would match ordinary words, so only those of
+# SECRET_MIN characters and more are looked for.
+SECRETS = set()
+SECRET_MIN = 6
+SECRET_KEYS = ("secret", "ha1_secret", "password")
+_SECRET_CONF = re.compile(r"(?im)^\s*(?:password|md5_cred|ha1)\s*=>?\s*(\S+)\s*$")
+
+
+def note_secret(value):
+    if isinstance(value, str) and len(value) >= SECRET_MIN:
+        SECRETS.add(value)
+
+
+def check_no_secrets(text, where):
+    leaked = sorted(s for s in SECRETS if s in text)
+    if leaked:
+        lines = [l for l in text.splitlines() if any(s in l for s in leaked)][:5]
+        raise AssertionError("secret(s) %r in %s:\n%s" % (leaked, where, "\n".join(lines)))
 
 
 def bounded(seconds):
@@ -88,6 +111,9 @@ class Client:
         self.sock.sendall(data)
 
     def send(self, obj):
+        if isinstance(obj, dict):
+            for k in SECRET_KEYS:
+                note_secret(obj.get(k))
         self.send_raw(json.dumps(obj).encode() + b"\n")
 
     def read_line(self):
@@ -157,6 +183,8 @@ class Daemon:
         return "\n".join(parts)
 
     def write_config(self, text):
+        for v in _SECRET_CONF.findall(text):
+            note_secret(v)
         with open(self.conf, "w") as f:
             f.write(text)
 
@@ -194,6 +222,7 @@ class Daemon:
     def status(self):
         r = self.request({"request": "status"})
         assert r["response"] == "success", r
+        check_no_secrets(json.dumps(r), "status")
         return r["data"]
 
     def log(self):
@@ -222,6 +251,8 @@ class Daemon:
             raise AssertionError("sipbridged did not stop within 5 s of SIGTERM")
         if check and rc != 0:
             raise AssertionError("sipbridged exited %d:\n%s" % (rc, self.log()))
+        if check:
+            check_no_secrets(self.log(), "the daemon log " + self.log_path)
         return rc
 
     def ctl(self, *args, timeout=15):
