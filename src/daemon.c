@@ -117,7 +117,7 @@ daemon_counters_json(const struct sipbridge *sb)
 
     sip_get_counters(sb->sip, &sc);
     loop_get_stats(sb->loop, &ls);
-    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I},"
+    return json_pack("{s:{s:I, s:I, s:I, s:I, s:I, s:I, s:I}, s:o, s:{s:I, s:I, s:I},"
                      " s:{s:I, s:I}}",
                      "sip", "requests", (json_int_t)sc.requests,
                      "options", (json_int_t)sc.options,
@@ -125,6 +125,7 @@ daemon_counters_json(const struct sipbridge *sb)
                      "not_found", (json_int_t)sc.not_found,
                      "rejected", (json_int_t)sc.rejected,
                      "limited", (json_int_t)sc.limited,
+                     "dialogs_full", (json_int_t)sc.dialogs_full,
                      "limits", sip_limits_json(sb->sip),
                      "loop", "wakeups", (json_int_t)ls.wakeups,
                      "steps", (json_int_t)ls.steps,

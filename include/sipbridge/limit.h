@@ -27,7 +27,8 @@ struct peer_acl;
  * type=limits (one section; docs/config.md): what reaches the handlers.
  * source_rate requests/s per source address (0: off), source_burst,
  * retry_after (the 503's Retry-After), exempt (address list, repeatable),
- * max_sources, max_message (largest SIP message the stack takes).
+ * max_sources, max_message (largest SIP message the stack takes),
+ * max_dialogs (calls into conferences and of the SIP API, together).
  */
 extern const struct cfg_type limit_cfg_type;
 
@@ -37,6 +38,7 @@ struct limit_cfg {
     unsigned retry_after;       /* s */
     unsigned max_sources;
     size_t max_message;         /* bytes */
+    unsigned max_dialogs;       /* 0: no limit */
     struct peer_acl *exempt;    /* owned; NULL: nobody */
 };
 

@@ -72,6 +72,7 @@ struct sip_counters {
     uint64_t not_found;     /* answered 404: no owner */
     uint64_t rejected;      /* answered 5xx by the core */
     uint64_t limited;       /* answered 503: source over its rate */
+    uint64_t dialogs_full;  /* INVITEs answered 503: max_dialogs */
 };
 
 typedef void (*sip_shutdown_cb)(void *arg);
@@ -91,6 +92,22 @@ void sip_destroy(struct sip *sip);
 
 /** Apply the live parts of a reloaded config (user agent, trace). */
 void sip_reconfigure(struct sip *sip, const struct cfg *cfg);
+
+/*
+ * Dialogs a capability holds now (conference participants, API calls):
+ * [limits] max_dialogs counts their sum, asking each when a new INVITE
+ * arrives, so nothing has to be counted twice or released.
+ */
+typedef size_t (*sip_dialog_count_cb)(void *arg);
+
+/** @return 0, -ENOSPC (at most SIP_MAX_DIALOG_COUNTERS). */
+int sip_add_dialog_counter(struct sip *sip, sip_dialog_count_cb cb, void *arg);
+/** Remove every counter of @p arg. */
+void sip_remove_dialog_counter(struct sip *sip, void *arg);
+/** @return 1 if a new dialog would pass [limits] max_dialogs. */
+int sip_dialogs_full(const struct sip *sip);
+
+#define SIP_MAX_DIALOG_COUNTERS 8
 
 /** The per-source limiter's settings and counters, for status. */
 json_t *sip_limits_json(const struct sip *sip);

@@ -31,6 +31,7 @@ static const struct cfg_key api_keys[] = {
     { "handle_grace", CFG_UINT, 0, 0, 86400, NULL },
     { "no_answer_timeout", CFG_UINT, 0, 1, 3600, NULL },
     { "session_timer", CFG_UINT, 0, 0, 86400, NULL },
+    { "max_handles", CFG_UINT, 0, 1, 10000000, NULL },
     { "retry_min", CFG_UINT, 0, 100, 3600000, NULL },
     { "retry_max", CFG_UINT, 0, 100, 3600000, NULL },
     { "trunk", CFG_STRING, CFG_REPEATABLE, 0, 0, NULL },
@@ -80,6 +81,7 @@ api_cfg_read(const struct cfg *cfg, struct api_cfg *c)
     c->grace_s = sec ? cfg_get_uint(sec, "handle_grace", 30) : 30;
     c->no_answer_s = sec ? cfg_get_uint(sec, "no_answer_timeout", 60) : 60;
     c->session_s = sec ? cfg_get_uint(sec, "session_timer", 1800) : 1800;
+    c->max_handles = sec ? cfg_get_uint(sec, "max_handles", 10000) : 10000;
     c->retry_min_ms = sec ? cfg_get_uint(sec, "retry_min", 2000) : 2000;
     c->retry_max_ms = sec ? cfg_get_uint(sec, "retry_max", 60000) : 60000;
     if (c->retry_max_ms < c->retry_min_ms)
@@ -546,8 +548,15 @@ static void
 api_req_create(void *arg, struct ctl_request *req)
 {
     struct api *api = arg;
-    struct api_handle *h = api_handle_new(api, ctl_client_id(req->client));
+    struct api_handle *h;
 
+    if (api->nhandles >= api->cfg.max_handles) {
+        ctl_reply_error(req, CTL_ERR_WRONG_STATE, "too many handles "
+                        "(max_handles %u): destroy one first",
+                        api->cfg.max_handles);
+        return;
+    }
+    h = api_handle_new(api, ctl_client_id(req->client));
     if (h == NULL || (h->backlog = json_array()) == NULL) {
         if (h)
             api_handle_destroy(h);
@@ -672,6 +681,18 @@ api_register_requests(struct api *api)
     return rc ? -EEXIST : ctl_on_close(api->deps.ctl, api_on_close, api);
 }
 
+/* For [limits] max_dialogs: the calls of every handle. */
+static size_t
+api_count_calls(void *arg)
+{
+    const struct api *api = arg;
+    size_t n = 0;
+
+    for (const struct api_handle *h = api->handles; h; h = h->next)
+        n += h->call != NULL;
+    return n;
+}
+
 int
 api_create(struct api **out, const struct api_deps *deps,
            const struct cfg *cfg)
@@ -694,6 +715,10 @@ api_create(struct api **out, const struct api_deps *deps,
         return rc;
     }
     sip_route_set_fallback(deps->sip, &api_route_ops, api);
+    if ((rc = sip_add_dialog_counter(deps->sip, api_count_calls, api)) < 0) {
+        api_destroy(api);
+        return rc;
+    }
     *out = api;
     return 0;
 }
@@ -740,8 +765,10 @@ api_destroy(struct api *api)
 {
     if (api == NULL)
         return;
-    if (api->deps.sip)
+    if (api->deps.sip) {
         sip_route_set_fallback(api->deps.sip, NULL, NULL);
+        sip_remove_dialog_counter(api->deps.sip, api);
+    }
     /* The control socket outlives us: its last closes must not find us. */
     if (api->deps.ctl)
         ctl_off_close(api->deps.ctl, api_on_close, api);

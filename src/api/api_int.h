@@ -97,6 +97,7 @@ struct api_cfg {
     unsigned grace_s;           /* handle_grace */
     unsigned no_answer_s;       /* no_answer_timeout */
     unsigned session_s;         /* session_timer (RFC 4028), 0: off */
+    unsigned max_handles;       /* handles at once (create beyond: 447) */
     unsigned retry_min_ms, retry_max_ms;
     char **trunks;              /* endpoint names */
     size_t ntrunks;

@@ -380,6 +380,21 @@ chat_reconfigure(struct chat *chat, const struct cfg *cfg)
 
 static int chat_register_requests(struct chat *chat);
 
+/* For [limits] max_dialogs: every participant's call, leaving ones too. */
+static size_t
+chat_count_dialogs(void *arg)
+{
+    const struct chat *chat = arg;
+    size_t n = 0;
+
+    for (const struct chat_conf *c = chat->confs; c; c = c->next) {
+        n += c->nparts;
+        for (const struct chat_part *p = c->leaving; p; p = p->next)
+            n++;
+    }
+    return n;
+}
+
 int
 chat_create(struct chat **out, const struct chat_deps *deps,
             const struct cfg *cfg)
@@ -391,6 +406,8 @@ chat_create(struct chat **out, const struct chat_deps *deps,
         return -ENOMEM;
     chat->deps = *deps;
     rc = chat_register_requests(chat);
+    if (rc == 0 && deps->sip)
+        rc = sip_add_dialog_counter(deps->sip, chat_count_dialogs, chat);
     if (rc == 0)
         rc = chat_reconfigure(chat, cfg);
     if (rc != 0) {
@@ -425,6 +442,8 @@ chat_destroy(struct chat *chat)
 {
     if (chat == NULL)
         return;
+    if (chat->deps.sip)
+        sip_remove_dialog_counter(chat->deps.sip, chat);
     chat->closing = true;
     while (chat->confs) {
         struct chat_conf *conf = chat->confs;

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 
 #include <sofia-sip/nua_tag.h>
@@ -101,6 +102,40 @@ chat_body_is_sdp(const sip_t *sip)
            strcasecmp(sip->sip_content_type->c_type, "application/sdp") == 0;
 }
 
+/* A q value of zero ("0", "0.", "0.000"): the type is refused. */
+static int
+chat_q_is_zero(const char *q)
+{
+    if (q == NULL || *q++ != '0')
+        return 0;
+    while (*q == '0' || *q == '.')
+        q++;
+    return *q == '\0';
+}
+
+/*
+ * May our answer carry SDP, which every answer of ours does?  RFC 3261
+ * 20.1: no Accept means application/sdp, an empty one accepts nothing;
+ * wildcards count and q=0 refuses, as in the HTTP rules it borrows.
+ */
+static int
+chat_accepts_sdp(const sip_t *sip)
+{
+    static const char *const ok[] = { "application/sdp", "application/*",
+                                      "*/*" };
+
+    if (sip->sip_accept == NULL)
+        return 1;
+    for (const sip_accept_t *ac = sip->sip_accept; ac; ac = ac->ac_next) {
+        if (ac->ac_type == NULL || chat_q_is_zero(ac->ac_q))
+            continue;
+        for (size_t i = 0; i < sizeof(ok) / sizeof(ok[0]); i++)
+            if (strcasecmp(ac->ac_type, ok[i]) == 0)
+                return 1;
+    }
+    return 0;
+}
+
 /* Answers an INVITE, re-INVITE or UPDATE on @p p's dialog. */
 static void
 chat_answer_offer(struct chat_part *p, const struct sip_event *ev)
@@ -110,6 +145,15 @@ chat_answer_offer(struct chat_part *p, const struct sip_event *ev)
     if (!chat_body_is_sdp(ev->sip)) {
         nua_respond(ev->nh, SIP_415_UNSUPPORTED_MEDIA,
                     SIPTAG_ACCEPT_STR("application/sdp"),
+                    NUTAG_WITH_THIS(ev->nua), TAG_END());
+        return;
+    }
+    if (!chat_accepts_sdp(ev->sip)) {
+        /* RFC 3261 21.4.7; RFC 4475 3.3.15 asks for the Warning. */
+        nua_respond(ev->nh, SIP_406_NOT_ACCEPTABLE,
+                    SIPTAG_WARNING_STR("399 sipbridge \"the answer is "
+                                       "application/sdp, which Accept "
+                                       "excludes\""),
                     NUTAG_WITH_THIS(ev->nua), TAG_END());
         return;
     }
@@ -314,7 +358,7 @@ chat_join(struct chat_conf *conf, const struct sip_event *ev)
     if (p == NULL)
         return -ENOMEM;
     chat_answer_offer(p, ev);
-    if (p->last_sdp == NULL) {        /* answered 415/488/500 */
+    if (p->last_sdp == NULL) {        /* answered 406/415/488/500 */
         conf->chat->rejected++;
         nua_handle_destroy(ev->nh);
         chat_part_free(p);

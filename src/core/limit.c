@@ -273,6 +273,7 @@ static const struct cfg_key limit_keys[] = {
     { "exempt", CFG_STRING, CFG_REPEATABLE, 0, 0, NULL },
     { "max_sources", CFG_UINT, 0, 16, 16777216, NULL },
     { "max_message", CFG_SIZE, 0, 4 * CFG_K, 64 * CFG_M, NULL },
+    { "max_dialogs", CFG_UINT, 0, 0, 10000000, NULL },
     { NULL, CFG_STRING, 0, 0, 0, NULL }
 };
 
@@ -329,6 +330,7 @@ limit_cfg_read(const struct cfg *cfg, struct limit_cfg *out)
     out->retry_after = cfg_get_uint(sec, "retry_after", 5);
     out->max_sources = cfg_get_uint(sec, "max_sources", 16384);
     out->max_message = cfg_get_size(sec, "max_message", 2 * CFG_M);
+    out->max_dialogs = cfg_get_uint(sec, "max_dialogs", 0);
     return limit_cfg_exempt(sec, out);
 }
 

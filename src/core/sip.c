@@ -74,6 +74,12 @@ struct sip {
     void *fallback_owner;
     struct limit_cfg limits;    /* [limits] */
     struct limit *limit;        /* per-source buckets; NULL: off */
+    struct {
+        sip_dialog_count_cb cb;
+        void *arg;
+    } dialog_counters[SIP_MAX_DIALOG_COUNTERS];
+    size_t ndialog_counters;
+    uint64_t full_logged_ms;    /* max_dialogs: log once a minute */
 };
 
 static const char *const proto_names[] = { "udp", "tcp", "tls" };
@@ -423,6 +429,68 @@ sip_rate_limit(struct sip *sip, const struct sip_event *ev, int in_dialog)
     return 1;
 }
 
+int
+sip_add_dialog_counter(struct sip *sip, sip_dialog_count_cb cb, void *arg)
+{
+    if (sip->ndialog_counters == SIP_MAX_DIALOG_COUNTERS)
+        return -ENOSPC;
+    sip->dialog_counters[sip->ndialog_counters].cb = cb;
+    sip->dialog_counters[sip->ndialog_counters++].arg = arg;
+    return 0;
+}
+
+void
+sip_remove_dialog_counter(struct sip *sip, void *arg)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sip->ndialog_counters; i++)
+        if (sip->dialog_counters[i].arg != arg)
+            sip->dialog_counters[n++] = sip->dialog_counters[i];
+    sip->ndialog_counters = n;
+}
+
+static size_t
+sip_dialogs(const struct sip *sip)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sip->ndialog_counters; i++)
+        n += sip->dialog_counters[i].cb(sip->dialog_counters[i].arg);
+    return n;
+}
+
+int
+sip_dialogs_full(const struct sip *sip)
+{
+    return sip->limits.max_dialogs != 0 &&
+           sip_dialogs(sip) >= sip->limits.max_dialogs;
+}
+
+/* A new INVITE past max_dialogs: 503 with Retry-After, as for a source
+ * over its rate.  @return 1 if refused. */
+static int
+sip_dialog_limit(struct sip *sip, const struct sip_event *ev)
+{
+    char retry[16];
+    uint64_t now = sip_now_ms();
+
+    if (ev->event != nua_i_invite || !sip_dialogs_full(sip))
+        return 0;
+    sip->counters.dialogs_full++;
+    if (now - sip->full_logged_ms >= 60000 || sip->full_logged_ms == 0) {
+        sip->full_logged_ms = now;
+        log_warn("sip", "max_dialogs (%u) reached: new calls get 503 "
+                 "(%llu so far)", sip->limits.max_dialogs,
+                 (unsigned long long)sip->counters.dialogs_full);
+    }
+    snprintf(retry, sizeof(retry), "%u", sip->limits.retry_after);
+    nua_respond(ev->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(sip->nua),
+                SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    nua_handle_destroy(ev->nh);
+    return 1;
+}
+
 json_t *
 sip_limits_json(const struct sip *sip)
 {
@@ -430,7 +498,9 @@ sip_limits_json(const struct sip *sip)
 
     if (sip->limit)
         limit_get_counters(sip->limit, &c);
-    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+    return json_pack("{s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I, s:I}",
+                     "dialogs", (json_int_t)sip_dialogs(sip),
+                     "max_dialogs", (json_int_t)sip->limits.max_dialogs,
                      "source_rate", (json_int_t)sip->limits.source_rate,
                      "passed", (json_int_t)c.passed,
                      "refused", (json_int_t)c.refused,
@@ -461,7 +531,7 @@ sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
         return;
     }
     if (sip_is_request_event(event) && nh != NULL) {
-        if (sip_rate_limit(sip, &ev, 0) == 0)
+        if (sip_rate_limit(sip, &ev, 0) == 0 && sip_dialog_limit(sip, &ev) == 0)
             sip_route_request(sip, &ev);
         return;
     }

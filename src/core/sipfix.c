@@ -10,12 +10,14 @@
  * it; none changes what a correct message means.
  */
 #include <dlfcn.h>
+#include <netdb.h>
 #include <stddef.h>
 #include <string.h>
 
 #include <sofia-sip/msg_header.h>
 #include <sofia-sip/msg_mime.h>
 #include <sofia-sip/sip.h>
+#include <sofia-sip/su_addrinfo.h>
 #include <sofia-sip/su_string.h>
 
 /* ---- a dialog that survives a failed INFO ---- */
@@ -102,4 +104,37 @@ msg_multipart_parse(su_home_t *home, msg_content_type_t const *c,
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "msg_multipart_parse");
     return real ? real(home, c, pl) : NULL;
+}
+
+/* ---- no blocking DNS on the loop ---- */
+
+/*
+ * nta answers some requests (505 to badvers, RFC 4475 3.1.2.16) before it
+ * has put received= in the Via, and tport then resolves the Via's host
+ * name with a blocking getaddrinfo(): one datagram naming a host whose
+ * name server does not answer held the loop for 10 s in a test.  The
+ * daemon's own addresses are IP literals (the config allows nothing else)
+ * and nta resolves request targets through sresolv, asynchronously, so
+ * every call that reaches here with a name is one of those: it fails at
+ * once, as a name that does not resolve, and the response is not sent.
+ * it_sip_rfc4475 (badvers) guards it.
+ */
+__attribute__((visibility("default"))) int
+su_getaddrinfo(char const *node, char const *service,
+               su_addrinfo_t const *hints, su_addrinfo_t **res)
+{
+    static int (*real)(char const *, char const *, su_addrinfo_t const *,
+                       su_addrinfo_t **);
+    su_addrinfo_t h;
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "su_getaddrinfo");
+    if (real == NULL)
+        return EAI_SYSTEM;
+    if (hints)
+        h = *hints;
+    else
+        memset(&h, 0, sizeof(h));
+    h.ai_flags |= AI_NUMERICHOST;
+    return real(node, service, &h, res);
 }

@@ -114,6 +114,38 @@ class LimitTest(unittest.TestCase):
             # OPTIONS is answered by the stack, never limited.
             self.assertEqual(d.sipp("options.xml").returncode, 0)
 
+    def test_max_dialogs_and_max_handles(self):
+        extra = CONF + "\n[limits]\ntype=limits\nmax_dialogs=2\nretry_after=9\n" \
+                       "[api]\ntype=api\nmax_handles=2\n"
+        with sbtest.Daemon(extra) as d:
+            uas = [chatsip.UA(d.port) for _ in range(3)]
+            try:
+                self.assertEqual(uas[0].invite("conf-100").status, 200)
+                self.assertEqual(uas[1].invite("conf-100").status, 200)
+                r = uas[2].invite("conf-100")
+                self.assertEqual(r.status, 503)
+                self.assertEqual(r.hdr("retry-after").strip(), "9")
+                lim = d.status()["counters"]["limits"]
+                self.assertEqual((lim["dialogs"], lim["max_dialogs"]), (2, 2))
+                self.assertEqual(d.status()["counters"]["sip"]["dialogs_full"], 1)
+                d.wait_log("max_dialogs (2) reached")
+                self.assertEqual(uas[0].bye().status, 200)
+                sbtest.wait_for(lambda: d.status()["counters"]["limits"]["dialogs"] == 1,
+                                5, "one dialog left")
+                uas[2].call_id = uas[2].local_tag = None
+                self.assertEqual(uas[2].invite("conf-100").status, 200)
+            finally:
+                for ua in uas:
+                    ua.close()
+            c = d.client()
+            ids = [c.request({"request": "create"})["data"]["handle_id"] for _ in range(2)]
+            r = c.request({"request": "create"})
+            self.assertEqual((r["response"], r["error_code"]), ("error", 447), r)
+            self.assertIn("max_handles 2", r["error"])
+            c.request({"request": "destroy", "handle_id": ids[0]})
+            self.assertEqual(c.request({"request": "create"})["response"], "success")
+            c.close()
+
     def test_bad_limits_are_config_errors(self):
         for body, want in (("exempt=127.0.0.1\nexempt=10.0.0.0/33\n",
                              "[limits] exempt: '10.0.0.0/33'"),
