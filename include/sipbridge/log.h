@@ -48,6 +48,36 @@ void log_vwrite(int level, const char *module, const char *fmt, va_list ap);
             log_write((level), (module), __VA_ARGS__);                        \
     } while (0)
 
+/*
+ * Lines a peer can cause at will (a refused request, a malformed body) go
+ * through a limit of their own call site: at most LOG_LIMIT_BURST lines
+ * per LOG_LIMIT_WINDOW seconds; the first line after a window that
+ * suppressed some says how many.  The per-site counter is static: like the
+ * level, process-wide state the logger owns.
+ */
+#define LOG_LIMIT_BURST  10
+#define LOG_LIMIT_WINDOW 10
+
+struct log_limit {
+    long long window;           /* start of the current window, s */
+    unsigned n;                 /* lines written in it */
+    unsigned long suppressed;   /* lines dropped in it */
+};
+
+/** @return 1 to write the line (after reporting what was suppressed). */
+int log_limit_pass(struct log_limit *l, int level, const char *module);
+
+#define sb_log_limited(level, module, ...)                                    \
+    do {                                                                      \
+        static struct log_limit sb_rl_;                                       \
+        if ((level) <= log_get_level() &&                                     \
+            log_limit_pass(&sb_rl_, (level), (module)))                       \
+            log_write((level), (module), __VA_ARGS__);                        \
+    } while (0)
+
+#define log_notice_limited(mod, ...) sb_log_limited(LOG_LVL_NOTICE, mod, __VA_ARGS__)
+#define log_info_limited(mod, ...)   sb_log_limited(LOG_LVL_INFO, mod, __VA_ARGS__)
+
 #define log_err(mod, ...)    sb_log(LOG_LVL_ERR, mod, __VA_ARGS__)
 #define log_warn(mod, ...)   sb_log(LOG_LVL_WARN, mod, __VA_ARGS__)
 #define log_notice(mod, ...) sb_log(LOG_LVL_NOTICE, mod, __VA_ARGS__)

@@ -67,6 +67,10 @@ int pubstate_body_parse(const char *event, const char *ctype,
 /** Free what @p b owns and zero it.  NULL is fine; so is a zeroed body. */
 void pubstate_body_clear(struct pubstate_body *b);
 
+/** "application/json", any case, blanks around '/', parameters ignored;
+ *  @return false for anything else or NULL. */
+bool pubstate_body_ctype_ok(const char *ctype);
+
 /*
  * Bodies exactly as Asterisk sends them: compact JSON, its key order.
  * Each returns a new NUL-terminated string the caller frees with free(),

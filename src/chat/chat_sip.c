@@ -159,7 +159,7 @@ chat_answer_offer(struct chat_part *p, const struct sip_event *ev)
     }
     rc = chat_sdp_for(p, ev->sip);
     if (rc == -EPROTO) {
-        log_info(CHAT_LOG, "%s: malformed SDP from %s: 488", p->conf->name,
+        log_info_limited(CHAT_LOG, "%s: malformed SDP from %s: 488", p->conf->name,
                  p->uri);
         nua_respond(ev->nh, SIP_488_NOT_ACCEPTABLE,
                     SIPTAG_WARNING_STR("399 sipbridge \"malformed SDP\""),
@@ -350,7 +350,7 @@ chat_join(struct chat_conf *conf, const struct sip_event *ev)
     if (conf->nparts >= conf->max_participants) {
         snprintf(why, sizeof(why), "conference %s is full (max_participants "
                  "%u)", conf->name, conf->max_participants);
-        log_info(CHAT_LOG, "%s", why);
+        log_info_limited(CHAT_LOG, "%s", why);
         chat_reject(conf, ev, SIP_486_BUSY_HERE, why);
         return 0;
     }
@@ -449,7 +449,7 @@ chat_on_message(struct chat_part *p, const struct sip_event *ev)
     int status;
 
     if (chat_relay_check(p->conf, ev->sip, &status, &phrase) != 0) {
-        log_info(CHAT_LOG, "%s: MESSAGE from %s refused: %d %s",
+        log_info_limited(CHAT_LOG, "%s: MESSAGE from %s refused: %d %s",
                  p->conf->name, p->uri, status, phrase);
         nua_respond(ev->nh, status, phrase,
                     SIPTAG_ACCEPT_STR(p->conf->accept),

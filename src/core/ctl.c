@@ -295,6 +295,8 @@ ctl_dispatch(struct ctl_client *c, json_t *msg)
                         "unknown request '%.64s'", req.name);
         return;
     }
+    log_debug("ctl", "client %llu: request '%s'", (unsigned long long)c->id,
+              req.name);
     h->cb(h->arg, &req);
     if (!req.answered && !c->dead) {
         log_err("ctl", "handler for '%s' did not answer", req.name);

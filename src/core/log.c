@@ -115,6 +115,31 @@ log_vwrite(int level, const char *module, const char *fmt, va_list ap)
     }
 }
 
+int
+log_limit_pass(struct log_limit *l, int level, const char *module)
+{
+    struct timespec ts;
+    long long now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (long long)ts.tv_sec;
+    if (now - l->window >= LOG_LIMIT_WINDOW || l->window == 0) {
+        if (l->suppressed)
+            log_write(level, module, "(%lu more lines like the next one "
+                      "were not logged in %d s)", l->suppressed,
+                      LOG_LIMIT_WINDOW);
+        l->window = now ? now : 1;
+        l->n = 0;
+        l->suppressed = 0;
+    }
+    if (l->n < LOG_LIMIT_BURST) {
+        l->n++;
+        return 1;
+    }
+    l->suppressed++;
+    return 0;
+}
+
 void
 log_write(int level, const char *module, const char *fmt, ...)
 {

@@ -28,6 +28,7 @@
 #include "sipbridge/limit.h"
 #include "sipbridge/log.h"
 #include "sipbridge/peer.h"
+#include "sipbridge/sipfix.h"
 #include "sipbridge/siptls.h"
 
 /*
@@ -325,7 +326,7 @@ sip_route_request(struct sip *sip, const struct sip_event *in)
     }
     if (r == NULL) {
         sip->counters.not_found++;
-        log_info("sip", "%s for unknown user '%s': 404",
+        log_info_limited("sip", "%s for unknown user '%s': 404",
                  ev->sip && ev->sip->sip_request
                      ? ev->sip->sip_request->rq_method_name : "request",
                  user ? user : "(an escaped NUL, or too long)");
@@ -603,6 +604,10 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       NUTAG_ALLOW(SIP_ALLOW),
 
                       TPTAG_UDP_RMEM(cfg->global.udp_recv_buffer),
+                      /* sofia's STUN server on the SIP port leaks on a
+                       * malformed request and writes to stderr itself;
+                       * the daemon needs none. */
+                      TPTAG_STUN_SERVER(0),
                       NTATAG_MAXSIZE(sip->limits.max_message),
                       TPTAG_LOG(cfg->global.debug),
                       TAG_END());
@@ -635,6 +640,7 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
         goto fail;
     }
     sip_set_trace(sip, cfg->global.debug);
+    sipfix_set_root(loop_root(loop));
     *out = sip;
     return 0;
 
@@ -663,6 +669,7 @@ sip_destroy(struct sip *sip)
         return;
     if (sip->nua)
         nua_destroy(sip->nua);
+    sipfix_set_root(NULL);
     sip_routes_free(sip);
     limit_destroy(sip->limit);
     limit_cfg_clear(&sip->limits);

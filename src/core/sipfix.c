@@ -18,7 +18,11 @@
 #include <sofia-sip/msg_mime.h>
 #include <sofia-sip/sip.h>
 #include <sofia-sip/su_addrinfo.h>
+#include <sofia-sip/tport.h>
 #include <sofia-sip/su_string.h>
+
+#include "sipbridge/log.h"
+#include "sipbridge/sipfix.h"
 
 /* ---- a dialog that survives a failed INFO ---- */
 
@@ -137,4 +141,64 @@ su_getaddrinfo(char const *node, char const *service,
         memset(&h, 0, sizeof(h));
     h.ai_flags |= AI_NUMERICHOST;
     return real(node, service, &h, res);
+}
+
+/* ---- a TCP connection that stopped reading is closed ---- */
+
+/*
+ * On a stream, sofia's tport stops reading (tport_stall) after a message
+ * it cannot parse or that is too large, and closes the connection once
+ * nta has sent its 400 or 413.  When no answer can be sent (a request
+ * line that does not parse, a NUL in the headers, binary junk: nta drops
+ * it as garbage), the connection stays open and deaf until the idle
+ * timeout, holding a descriptor: a cheap way to exhaust them.  Every
+ * stall is therefore followed, SIPFIX_STALL_CLOSE_MS later, by a shutdown
+ * of a connection still open.  The root is the one process-wide pointer
+ * here, because the library calls us without any context of ours.
+ * it_sip_malformed's garbage-over-TCP rows guard it.
+ */
+static su_root_t *sipfix_root;
+
+void
+sipfix_set_root(su_root_t *root)
+{
+    sipfix_root = root;
+}
+
+static void
+sipfix_stalled(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
+{
+    tport_t *tp = (tport_t *)arg;
+
+    (void)magic;
+    if (!tport_is_closed(tp)) {
+        log_info_limited("sip", "closing a TCP connection that sent what cannot be "
+                 "parsed or answered");
+        tport_shutdown(tp, 2);
+    }
+    tport_unref(tp);
+    su_timer_destroy(t);
+}
+
+__attribute__((visibility("default"))) int
+tport_stall(tport_t *self)
+{
+    static int (*real)(tport_t *);
+    su_timer_t *t;
+    int rc;
+
+    if (real == NULL)
+        *(void **)&real = dlsym(RTLD_NEXT, "tport_stall");
+    rc = real ? real(self) : -1;
+    if (sipfix_root == NULL || !tport_is_stream(self) ||
+        !tport_is_secondary(self))
+        return rc;
+    t = su_timer_create(su_root_task(sipfix_root), SIPFIX_STALL_CLOSE_MS);
+    if (t == NULL || su_timer_set(t, sipfix_stalled,
+                                  (su_timer_arg_t *)tport_ref(self)) < 0) {
+        tport_shutdown(self, 2);    /* no timer: close now, no 400 */
+        tport_unref(self);
+        su_timer_destroy(t);
+    }
+    return rc;
 }

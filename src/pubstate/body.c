@@ -100,9 +100,8 @@ body_skip_ws(const char *s)
     return s;
 }
 
-/* "application/json", any case, blanks around '/', parameters ignored. */
-static bool
-body_ctype_ok(const char *ctype)
+bool
+pubstate_body_ctype_ok(const char *ctype)
 {
     const char *s;
 
@@ -252,7 +251,7 @@ body_precheck(const char *event, const char *ctype, const char *buf,
                              : body_fail(w, "Event must be "
                                          PUBSTATE_EVENT_DEVICE " or "
                                          PUBSTATE_EVENT_MWI);
-    if (!body_ctype_ok(ctype))
+    if (!pubstate_body_ctype_ok(ctype))
         return body_fail(w, "Content-Type must be " PUBSTATE_CONTENT_TYPE);
     if (buf == NULL || len == 0)
         return body_fail(w, "body is empty");

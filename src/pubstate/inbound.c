@@ -225,7 +225,7 @@ ps_respond_bad(struct ps_req *r, const char *why)
     snprintf(warning, sizeof(warning), "399 %s \"%s\"",
              u->url_host && u->url_host[0] ? u->url_host : "sipbridge", why);
     r->ps->n.in_bad++;
-    log_notice("pubstate", "PUBLISH to '%s' (Event %s): 400: %s", r->in->name,
+    log_notice_limited("pubstate", "PUBLISH to '%s' (Event %s): 400: %s", r->in->name,
                ps_event_names[r->event], why);
     ps_respond(r, 400, "Bad Request", SIPTAG_WARNING_STR(warning), TAG_END());
 }
@@ -234,7 +234,7 @@ static void
 ps_respond_412(struct ps_req *r)
 {
     r->ps->n.in_412++;
-    log_info("pubstate", "PUBLISH to '%s': SIP-If-Match '%s' unknown: 412",
+    log_info_limited("pubstate", "PUBLISH to '%s': SIP-If-Match '%s' unknown: 412",
              r->in->name, r->if_match ? r->if_match : "(none)");
     ps_respond(r, 412, "Conditional Request Failed", TAG_END());
 }
@@ -401,7 +401,7 @@ ps_admit(struct ps_req *r)
     if (r->in->endpoint && (ep == NULL ||
                             strcmp(ep->name, r->in->endpoint) != 0)) {
         ps->n.in_forbidden++;
-        log_notice("pubstate", "PUBLISH to '%s' from %s: only endpoint '%s' "
+        log_notice_limited("pubstate", "PUBLISH to '%s' from %s: only endpoint '%s' "
                    "may publish here: 403", r->in->name,
                    ep ? ep->name : "an unidentified sender", r->in->endpoint);
         ps_respond(r, SIP_403_FORBIDDEN, TAG_END());
@@ -419,7 +419,7 @@ ps_admit(struct ps_req *r)
         ps_respond(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
         return 1;
     }
-    log_info("pubstate", "PUBLISH to '%s' from endpoint '%s': challenged",
+    log_info_limited("pubstate", "PUBLISH to '%s' from endpoint '%s': challenged",
              r->in->name, ep->name);
     ps_respond(r, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(chal),
                TAG_END());
@@ -456,7 +456,7 @@ ps_publish(struct ps_inbound *in, const struct sip_event *ev)
         return;
     if (in->asterisk[r.event] == NULL) {
         in->ps->n.in_not_found++;
-        log_notice("pubstate", "PUBLISH to '%s': no event_%s there: 404",
+        log_notice_limited("pubstate", "PUBLISH to '%s': no event_%s there: 404",
                    in->name, ps_event_names[r.event]);
         ps_respond(&r, SIP_404_NOT_FOUND, TAG_END());
         return;
@@ -465,6 +465,17 @@ ps_publish(struct ps_inbound *in, const struct sip_event *ev)
                                    : PS_DEFAULT_EXPIRES;
     r.has_body = r.sip->sip_payload && r.sip->sip_payload->pl_len > 0;
     r.if_match = r.sip->sip_if_match ? r.sip->sip_if_match->g_string : NULL;
+    if (r.has_body && r.sip->sip_content_type &&
+        !pubstate_body_ctype_ok(r.sip->sip_content_type->c_type)) {
+        /* RFC 3903 6 step 2 and RFC 3261 21.4.13: 415 with Accept (no
+         * Content-Type at all is a malformed request: 400 below). */
+        in->ps->n.in_bad++;
+        log_info_limited("pubstate", "PUBLISH to '%s': body is not "
+                         PUBSTATE_CONTENT_TYPE ": 415", in->name);
+        ps_respond(&r, SIP_415_UNSUPPORTED_MEDIA,
+                   SIPTAG_ACCEPT_STR(PUBSTATE_CONTENT_TYPE), TAG_END());
+        return;
+    }
     if (r.if_match || r.expires == 0)
         ps_do_conditional(&r);
     else

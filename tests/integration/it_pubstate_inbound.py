@@ -502,8 +502,6 @@ class PubstateInbound(sbtest.DaemonCase):
              "application/json", mwi_body("7012@default"), "needs Event asterisk-mwi"),
             ("devicestate on Event asterisk-mwi", "asterisk-mwi", "application/json",
              dev_body("PJSIP/7012"), "needs Event asterisk-devicestate"),
-            ("Content-Type text/plain", "asterisk-devicestate", "text/plain",
-             dev_body("PJSIP/7012"), "Content-Type"),
             ("no Content-Type", "asterisk-devicestate", None,
              dev_body("PJSIP/7012"), "Content-Type"),
             ("own entity id", "asterisk-devicestate", "application/json",
@@ -518,6 +516,14 @@ class PubstateInbound(sbtest.DaemonCase):
                 self.expect_bad(self.peer.publish(event=ev, ctype=ctype, body=body), why)
         self.assertNotIn("PJSIP/7012", self.devices())
         self.assertNotIn("7012@default", self.mailboxes())
+
+    def test_body_not_json_415_with_accept(self):
+        # RFC 3903 6 step 2: a body of a type we do not take is 415.
+        r = self.peer.publish(event="asterisk-devicestate", ctype="text/plain",
+                              body=dev_body("PJSIP/7012"))
+        self.assertEqual(r.status, 415, self.fail_info(r))
+        self.assertEqual(r.get("accept"), "application/json")
+        self.assertNotIn("PJSIP/7012", self.devices())
 
     def test_bad_body_on_modify_400(self):
         e1 = self.expect_ok(self.peer.publish(body=dev_body("PJSIP/7013")))
