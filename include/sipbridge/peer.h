@@ -91,6 +91,32 @@ const struct peer_endpoint *peer_identify(const struct peer_table *pt,
                                           const sip_t *req,
                                           const struct sockaddr *src);
 
+struct digest;
+
+/* peer_admit()'s verdicts besides 0: the SIP status to answer. */
+#define PEER_FORBIDDEN 403
+#define PEER_CHALLENGE 401
+
+/**
+ * Admission by endpoint, pjsip's model, for any capability: identify the
+ * sender of @p req from @p src (peer_identify); when @p allowed is set (a
+ * comma-separated list of endpoint names) it must be one of them; an
+ * endpoint with an auth must carry valid digest credentials (@p dg).
+ * @return 0 (admitted; *ep the endpoint or NULL), PEER_FORBIDDEN,
+ * PEER_CHALLENGE with the WWW-Authenticate value in @p chal, or -ENOMEM.
+ */
+int peer_admit(const struct peer_table *pt, struct digest *dg,
+               const sip_t *req, const struct sockaddr *src,
+               const char *allowed, const struct peer_endpoint **ep,
+               char *chal, size_t chal_len);
+
+/**
+ * @return whether every name of the comma-separated @p list is an
+ * endpoint of @p cfg; the first that is not in @p bad.
+ */
+bool peer_endpoints_exist(const struct cfg *cfg, const char *list, char *bad,
+                          size_t badlen);
+
 /*
  * An address list ("10.0.0.0/8, 192.0.2.7, [2001:db8::1]:5060"), in the
  * syntax of identify's match=, for rules that need no endpoint (rate-limit

@@ -9,7 +9,9 @@
 #include <sys/time.h>
 
 #include "chat_int.h"
+#include "sipbridge/digest.h"
 #include "sipbridge/log.h"
+#include "sipbridge/peer.h"
 
 #define CHAT_DEFAULT_CTYPES "text/*, application/*"
 
@@ -26,6 +28,7 @@ static const struct cfg_key chat_keys[] = {
     { "store", CFG_BOOL, 0, 0, 0, NULL },
     { "database", CFG_STRING, 0, 0, 0, NULL },
     { "max_failures", CFG_UINT, 0, 1, 100, NULL },
+    { "endpoint", CFG_STRING, 0, 0, 0, NULL },
     { NULL, 0, 0, 0, 0, NULL }
 };
 
@@ -136,10 +139,18 @@ chat_check_config(const struct cfg *cfg, struct cfg_errors *errs)
         const struct ini_section *sec = &cfg->doc->sections[i];
         const char *type = ini_get(sec, "type");
         const struct ini_entry *db = ini_find(sec, "database");
+        const struct ini_entry *ep = ini_find(sec, "endpoint");
+        char bad[128];
 
-        if (type == NULL || strcmp(type, "conference") != 0 || db == NULL)
+        if (type == NULL || strcmp(type, "conference") != 0)
             continue;
-        if (cfg_database_find(cfg, db->value) == NULL) {
+        if (ep && !peer_endpoints_exist(cfg, ep->value, bad, sizeof(bad))) {
+            cfg_errors_add(errs, ep->file, ep->line, "[%s] endpoint '%s': no "
+                           "type=endpoint section of that name", sec->name,
+                           bad);
+            rc = -EINVAL;
+        }
+        if (db && cfg_database_find(cfg, db->value) == NULL) {
             cfg_errors_add(errs, db->file, db->line, "[%s] database '%s': "
                            "no type=database section of that name",
                            sec->name, db->value);
@@ -169,25 +180,31 @@ chat_conf_settings(struct chat_conf *conf, const struct ini_section *sec)
 {
     const char *ct = ini_get(sec, "content_types");
     const char *db = ini_get(sec, "database");
+    const char *ep = ini_get(sec, "endpoint");
     char **v;
     int n = chat_split_list(ct ? ct : CHAT_DEFAULT_CTYPES, &v);
     char *accept, *dbname = db ? strdup(db) : NULL;
+    char *endpoint = ep ? strdup(ep) : NULL;
 
     accept = strdup(ct ? ct : CHAT_DEFAULT_CTYPES);
-    if (n < 0 || accept == NULL || (db && dbname == NULL)) {
+    if (n < 0 || accept == NULL || (db && dbname == NULL) ||
+        (ep && endpoint == NULL)) {
         if (n > 0)
             chat_free_list(v, (size_t)n);
         free(accept);
         free(dbname);
+        free(endpoint);
         return -ENOMEM;
     }
     chat_free_list(conf->ctypes, conf->nctypes);
     free(conf->accept);
     free(conf->database);
+    free(conf->endpoint);
     conf->ctypes = v;
     conf->nctypes = (size_t)n;
     conf->accept = accept;
     conf->database = dbname;
+    conf->endpoint = endpoint;
     conf->max_participants = cfg_get_uint(sec, "max_participants", 50);
     conf->max_body = cfg_get_size(sec, "max_body", 64 << 10);
     conf->max_failures = cfg_get_uint(sec, "max_failures", 3);
@@ -232,6 +249,7 @@ chat_conf_free(struct chat_conf *conf)
     chat_free_list(conf->ctypes, conf->nctypes);
     free(conf->accept);
     free(conf->database);
+    free(conf->endpoint);
     free(conf->name);
     free(conf->user);
     free(conf);
@@ -354,8 +372,16 @@ chat_in_config(const struct cfg *cfg, const struct chat_conf *conf)
 int
 chat_reconfigure(struct chat *chat, const struct cfg *cfg)
 {
-    int rc = 0;
+    struct peer_table *pt;
+    int rc = peer_table_create(&pt, cfg);
 
+    if (rc != 0) {
+        log_err(CHAT_LOG, "reload: endpoints: %s; the old config stays",
+                strerror(-rc));
+        return rc;
+    }
+    peer_table_destroy(chat->peers);
+    chat->peers = pt;
     snprintf(chat->local_ip, sizeof(chat->local_ip), "%s",
              cfg->ntransports ? cfg->transports[0].host : "127.0.0.1");
     /* Retire first, so that a user part moved between conferences is
@@ -405,7 +431,9 @@ chat_create(struct chat **out, const struct chat_deps *deps,
     if (chat == NULL)
         return -ENOMEM;
     chat->deps = *deps;
-    rc = chat_register_requests(chat);
+    rc = digest_create(&chat->digest);
+    if (rc == 0)
+        rc = chat_register_requests(chat);
     if (rc == 0 && deps->sip)
         rc = sip_add_dialog_counter(deps->sip, chat_count_dialogs, chat);
     if (rc == 0)
@@ -456,6 +484,8 @@ chat_destroy(struct chat *chat)
         chat_conf_unroute(conf);
         chat_conf_free(conf);
     }
+    peer_table_destroy(chat->peers);
+    digest_destroy(chat->digest);
     free(chat);
 }
 

@@ -85,6 +85,9 @@ struct chat_part {
     url_t *from_url;     /* for page mode: who may send out of dialog */
 };
 
+struct digest;
+struct peer_table;
+
 struct chat_conf {
     struct chat *chat;
     struct chat_conf *next;
@@ -101,6 +104,7 @@ struct chat_conf {
     bool events;
     bool store;
     char *database;
+    char *endpoint;      /* endpoint=: who may join (names), NULL: anyone */
     bool routed;         /* its user part is claimed in the SIP core */
     bool gone;           /* removed by a reload, ending its calls */
     struct chat_part *parts;     /* the roster, in join order */
@@ -120,6 +124,8 @@ struct chat {
     uint64_t next_part_id;
     uint64_t joins, rejected;
     uint64_t store_seq;  /* message ids without entropy: see chat_relay.c */
+    struct peer_table *peers;    /* endpoints, for who may join */
+    struct digest *digest;       /* challenges of endpoints with an auth */
     bool closing;        /* chat_destroy: tell nobody, just free */
     char local_ip[64];   /* for SDP o= and c=: the first transport's */
 };

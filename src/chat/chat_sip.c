@@ -23,6 +23,7 @@
 #include "sipbridge/chat_text.h"
 #include "sipbridge/log.h"
 #include "sipbridge/loop.h"
+#include "sipbridge/peer.h"
 
 #define CHAT_ALLOW "INVITE, ACK, BYE, CANCEL, OPTIONS, MESSAGE, UPDATE, INFO"
 
@@ -341,12 +342,54 @@ chat_reject(struct chat_conf *conf, const struct sip_event *ev, int status,
     nua_handle_destroy(ev->nh);
 }
 
+/*
+ * Who may join: the conference's endpoint= list when set, and any
+ * endpoint with an auth proves it by digest (as pjsip does).  @return 0
+ * to go on, 1 when answered (403, 401 or 500) and let go.
+ */
+static int
+chat_admit(struct chat_conf *conf, const struct sip_event *ev)
+{
+    struct chat *chat = conf->chat;
+    struct sockaddr_storage src;
+    const struct peer_endpoint *ep = NULL;
+    char chal[512];
+    int rc = peer_admit(chat->peers, chat->digest, ev->sip,
+                        sip_event_source(chat->deps.sip, &src) == 0
+                            ? (struct sockaddr *)&src : NULL,
+                        conf->endpoint, &ep, chal, sizeof(chal));
+
+    if (rc == 0)
+        return 0;
+    chat->rejected++;
+    if (rc == PEER_FORBIDDEN) {
+        log_info_limited(CHAT_LOG, "%s: INVITE from %s refused: only %s may "
+                         "join: 403", conf->name,
+                         ep ? ep->name : "an unidentified caller",
+                         conf->endpoint);
+        nua_respond(ev->nh, SIP_403_FORBIDDEN, NUTAG_WITH_THIS(ev->nua),
+                    TAG_END());
+    } else if (rc == PEER_CHALLENGE) {
+        log_info_limited(CHAT_LOG, "%s: INVITE from endpoint '%s': "
+                         "challenged", conf->name, ep->name);
+        nua_respond(ev->nh, SIP_401_UNAUTHORIZED, NUTAG_WITH_THIS(ev->nua),
+                    SIPTAG_WWW_AUTHENTICATE_STR(chal), TAG_END());
+    } else {
+        nua_respond(ev->nh, SIP_500_INTERNAL_SERVER_ERROR,
+                    NUTAG_WITH_THIS(ev->nua), TAG_END());
+    }
+    nua_handle_destroy(ev->nh);
+    return 1;
+}
+
 static int
 chat_join(struct chat_conf *conf, const struct sip_event *ev)
 {
     struct chat_part *p;
     char why[128];
 
+    if (chat_admit(conf, ev) != 0)
+        return 0;
     if (conf->nparts >= conf->max_participants) {
         snprintf(why, sizeof(why), "conference %s is full (max_participants "
                  "%u)", conf->name, conf->max_participants);

@@ -9,6 +9,7 @@
  */
 #include "sipbridge/peer.h"
 
+#include "sipbridge/digest.h"
 #include "sipbridge/log.h"
 
 #include <arpa/inet.h>
@@ -786,4 +787,59 @@ peer_acl_match(const struct peer_acl *acl, const struct sockaddr *sa)
         if (peer_rule_covers(&acl->rules[i], &s))
             return true;
     return false;
+}
+
+/* ---- admission ---- */
+
+static bool
+peer_list_has(const char *list, const char *name)
+{
+    struct peer_item it;
+
+    while (peer_next_item(&list, &it))
+        if (it.len == strlen(name) && strncmp(it.p, name, it.len) == 0)
+            return true;
+    return false;
+}
+
+int
+peer_admit(const struct peer_table *pt, struct digest *dg, const sip_t *req,
+           const struct sockaddr *src, const char *allowed,
+           const struct peer_endpoint **ep_out, char *chal, size_t chal_len)
+{
+    const struct peer_endpoint *ep = peer_identify(pt, req, src);
+    int rc;
+
+    *ep_out = ep;
+    if (allowed && (ep == NULL || !peer_list_has(allowed, ep->name)))
+        return PEER_FORBIDDEN;
+    if (ep == NULL || ep->auth == NULL)
+        return 0;
+    rc = digest_verify(dg, req, ep->auth->realm, ep->auth->username,
+                       ep->auth->password);
+    if (rc == 0)
+        return 0;
+    if (digest_challenge(dg, ep->auth->realm, rc == -ESTALE, chal,
+                         chal_len) != 0)
+        return -ENOMEM;
+    return PEER_CHALLENGE;
+}
+
+bool
+peer_endpoints_exist(const struct cfg *cfg, const char *list, char *bad,
+                     size_t badlen)
+{
+    struct peer_item it;
+
+    while (peer_next_item(&list, &it)) {
+        char name[PEER_ITEM_MAX];
+
+        snprintf(name, sizeof(name), "%.*s", (int)it.len, it.p);
+        if (it.len == 0 || it.len >= sizeof(name) ||
+            cfg_section_find(cfg, "endpoint", name) == NULL) {
+            snprintf(bad, badlen, "%s", name);
+            return false;
+        }
+    }
+    return true;
 }

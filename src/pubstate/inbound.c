@@ -396,34 +396,32 @@ ps_admit(struct ps_req *r)
     char chal[512];
     int rc;
 
-    if (sip_event_source(ps->deps.sip, &src) == 0)
-        ep = peer_identify(ps->peers, r->sip, (struct sockaddr *)&src);
-    if (r->in->endpoint && (ep == NULL ||
-                            strcmp(ep->name, r->in->endpoint) != 0)) {
+    rc = peer_admit(ps->peers, ps->digest, r->sip,
+                    sip_event_source(ps->deps.sip, &src) == 0
+                        ? (struct sockaddr *)&src : NULL,
+                    r->in->endpoint, &ep, chal, sizeof(chal));
+    switch (rc) {
+    case 0:
+        return 0;
+    case PEER_FORBIDDEN:
         ps->n.in_forbidden++;
-        log_notice_limited("pubstate", "PUBLISH to '%s' from %s: only endpoint '%s' "
-                   "may publish here: 403", r->in->name,
-                   ep ? ep->name : "an unidentified sender", r->in->endpoint);
+        log_notice_limited("pubstate", "PUBLISH to '%s' from %s: only "
+                           "endpoint '%s' may publish here: 403", r->in->name,
+                           ep ? ep->name : "an unidentified sender",
+                           r->in->endpoint);
         ps_respond(r, SIP_403_FORBIDDEN, TAG_END());
         return 1;
-    }
-    if (ep == NULL || ep->auth == NULL)
-        return 0;
-    rc = digest_verify(ps->digest, r->sip, ep->auth->realm,
-                       ep->auth->username, ep->auth->password);
-    if (rc == 0)
-        return 0;
-    ps->n.in_401++;
-    if (digest_challenge(ps->digest, ep->auth->realm, rc == -ESTALE, chal,
-                         sizeof(chal)) != 0) {
+    case PEER_CHALLENGE:
+        ps->n.in_401++;
+        log_info_limited("pubstate", "PUBLISH to '%s' from endpoint '%s': "
+                         "challenged", r->in->name, ep->name);
+        ps_respond(r, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(chal),
+                   TAG_END());
+        return 1;
+    default:
         ps_respond(r, SIP_500_INTERNAL_SERVER_ERROR, TAG_END());
         return 1;
     }
-    log_info_limited("pubstate", "PUBLISH to '%s' from endpoint '%s': challenged",
-             r->in->name, ep->name);
-    ps_respond(r, SIP_401_UNAUTHORIZED, SIPTAG_WWW_AUTHENTICATE_STR(chal),
-               TAG_END());
-    return 1;
 }
 
 static int
