@@ -5,7 +5,8 @@
 #   test  that plus the test tools: cmocka, sipp, PostgreSQL, systemd-analyze,
 #         Kamailio with its presence and PostgreSQL modules (it_mwi_kamailio),
 #         openssl (it_sip_tls makes its certificates), clang with libFuzzer
-#         (tests/fuzz) and valgrind (tests/valgrind)
+#         (tests/fuzz), valgrind (tests/valgrind) and nftables (the
+#         recipe etc/sipbridge.nft is loaded in a test's own namespace)
 #
 #   (run includes sipp, for the OPTIONS probe the README shows)
 #
@@ -17,7 +18,7 @@ RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester ca-certificates"
 TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
 kamailio kamailio-presence-modules kamailio-postgres-modules openssl
-clang libclang-rt-14-dev valgrind"
+clang libclang-rt-14-dev valgrind nftables"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
