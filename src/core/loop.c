@@ -270,5 +270,9 @@ loop_timer_add_ms(struct event *ev, unsigned ms)
     struct timeval tv = { (time_t)(ms / 1000),
                           (suseconds_t)((ms % 1000) * 1000) };
 
+    /* libevent counts from its cached time, taken before loop_drive's
+     * batch of sofia steps: a timer armed late in the batch would fire
+     * early by however long the batch took. */
+    event_base_update_cache_time(event_get_base(ev));
     return evtimer_add(ev, &tv);
 }

@@ -138,6 +138,7 @@ long_idle_refills_without_overflow(void **state)
     assert_int_equal(check(l, "192.0.2.9", UINT64_MAX / 2, &n), 1);
     assert_int_equal(check(l, "192.0.2.9", UINT64_MAX / 2, &n), 1);
     assert_int_equal(check(l, "192.0.2.9", UINT64_MAX / 2, &n), 0);
+    limit_destroy(l);
     assert_int_equal(limit_create(&l, 0, 1, 8), -EINVAL);
 }
 
