@@ -68,6 +68,20 @@ api_sdp_origin(const char *line, size_t len, char *out, size_t outlen)
     return 0;
 }
 
+static bool
+api_sdp_has_direction(const char *sdp)
+{
+    for (const char *p = sdp; *p;) {
+        size_t len = strcspn(p, "\r\n");
+
+        if (api_sdp_is_direction(p, len))
+            return true;
+        p += len;
+        p += strspn(p, "\r\n");
+    }
+    return false;
+}
+
 char *
 api_sdp_direction(const char *sdp, const char *dir)
 {
@@ -75,6 +89,9 @@ api_sdp_direction(const char *sdp, const char *dir)
     char *out = malloc(cap), origin[512];
     bool set = false;
     const char *p = sdp;
+    /* Only a line of its own is a direction: "a=tool:a=sendrecv" is not
+     * (found by fuzz_sdp_direction). */
+    bool any = api_sdp_has_direction(sdp);
 
     if (out == NULL)
         return NULL;
@@ -98,11 +115,7 @@ api_sdp_direction(const char *sdp, const char *dir)
             free(out);
             return NULL;
         }
-        if (!set && len > 2 && strncmp(line, "t=", 2) == 0 &&
-            strstr(sdp, "a=sendrecv") == NULL &&
-            strstr(sdp, "a=sendonly") == NULL &&
-            strstr(sdp, "a=recvonly") == NULL &&
-            strstr(sdp, "a=inactive") == NULL) {
+        if (!set && !any && len > 2 && strncmp(line, "t=", 2) == 0) {
             n += (size_t)snprintf(out + n, cap - n, "a=%s\r\n", dir);
             set = true;
         }

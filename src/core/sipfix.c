@@ -73,26 +73,57 @@ sip_response_terminates_dialog(int status, sip_method_t method, int *graceful)
  * msg_multipart_parse() compares the Content-Type's boundary with the
  * start of the body using the boundary's length, so a boundary longer than
  * the body reads past the end of the buffer (remote, unauthenticated, "up
- * to 1.13.18"; Debian 12's build is not patched).  nua calls it on every
- * incoming request and response with a multipart Content-Type, before the
- * daemon sees the message.  A multipart body holds at least
- * "--" boundary "--", so a shorter body is malformed whatever follows:
- * refusing to parse it leaves the body an opaque payload, which every
- * capability then refuses by its Content-Type (415) or as malformed (400).
- * it_sip_malformed's multipart rows and unit_sipfix guard it.
+ * to 1.13.18"; Debian 12's build is not patched).  Fuzzing it found two
+ * more: a delimiter followed by anything but a line end (a NUL) trips an
+ * assert() that Debian's build keeps, killing the process, and a body
+ * without a boundary= parameter leaks.  nua calls it before the daemon sees
+ * a message (in nua_stack_process_request and nua_client_orq_response);
+ * with media off, the tests did not reach those calls, but nothing in the
+ * library promises that.  So only a body with a boundary= parameter, at
+ * least "--" boundary "--" long, whose delimiters all end their lines, is
+ * parsed; anything else stays an opaque payload, which every capability
+ * refuses by its Content-Type (415) or as malformed (400).
+ * unit_sipfix, the mp_* rows of it_sip_malformed and
+ * tests/fuzz/regress/fuzz_sip_message guard it.
  */
 static size_t
-sipfix_boundary_len(const msg_content_type_t *c)
+sipfix_boundary(const msg_content_type_t *c, const char **b)
 {
-    const char *b = c ? msg_header_find_param(c->c_common, "boundary=") : NULL;
+    const char *v = c ? msg_header_find_param(c->c_common, "boundary=") : NULL;
     size_t n;
 
-    if (b == NULL)
+    if (v == NULL)
         return 0;
-    n = strlen(b);
-    if (n >= 2 && b[0] == '"' && b[n - 1] == '"')
-        n -= 2;
+    n = strlen(v);
+    if (n >= 2 && v[0] == '"' && v[n - 1] == '"')
+        v++, n -= 2;
+    *b = v;
     return n;
+}
+
+/* Every "--boundary" that is not the close delimiter ends its line. */
+static int
+sipfix_delimiters_end_lines(const char *b, size_t blen, const char *body,
+                            size_t len)
+{
+    const char *end = body + len, *p = body;
+
+    while ((p = memmem(p, (size_t)(end - p), b, blen)) != NULL) {
+        const char *q = p + blen;
+
+        if (p - body < 2 || p[-1] != '-' || p[-2] != '-') {
+            p = q;
+            continue;
+        }
+        if (end - q >= 2 && q[0] == '-' && q[1] == '-')
+            return 1;                   /* close delimiter */
+        while (q < end && (*q == ' ' || *q == '\t'))
+            q++;
+        if (q == end || (*q != '\r' && *q != '\n'))
+            return 0;
+        p = q;
+    }
+    return 1;
 }
 
 __attribute__((visibility("default"))) msg_multipart_t *
@@ -101,9 +132,12 @@ msg_multipart_parse(su_home_t *home, msg_content_type_t const *c,
 {
     static msg_multipart_t *(*real)(su_home_t *, msg_content_type_t const *,
                                     msg_payload_t *);
+    const char *b = NULL;
+    size_t blen = sipfix_boundary(c, &b);
 
-    if (pl == NULL || pl->pl_data == NULL ||
-        sipfix_boundary_len(c) + 4 > pl->pl_len)
+    if (pl == NULL || pl->pl_data == NULL || blen == 0 ||
+        blen + 4 > pl->pl_len ||
+        !sipfix_delimiters_end_lines(b, blen, pl->pl_data, pl->pl_len))
         return NULL;
     if (real == NULL)
         *(void **)&real = dlsym(RTLD_NEXT, "msg_multipart_parse");

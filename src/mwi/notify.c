@@ -80,7 +80,10 @@ mwi_notify_build(const struct mwi_watcher *w, const struct mwi_counts *c,
                  const char *account, const char *fallback_contact,
                  time_t now, struct mwi_notify *out)
 {
-    long long left = w->expires - (long long)now;
+    /* expires comes from the database as any bigint: clamp before the
+     * subtraction, which would overflow near LLONG_MIN (fuzz_mwi). */
+    long long exp = w->expires < 0 ? 0 : w->expires;
+    long long left = exp - (long long)now;
     int rc = mwi_check_row(w);
 
     if (rc == 0 && mwi_set(w->contact))

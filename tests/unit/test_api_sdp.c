@@ -45,6 +45,22 @@ direction_added_when_absent_and_lf_only(void **state)
     free(out);
 }
 
+/* fuzz_sdp_direction found it: a direction inside another attribute is
+ * no direction line, so one must still be added. */
+static void
+direction_added_when_only_a_substring_has_one(void **state)
+{
+    const char *in = "v=0\r\no=a 1 1 IN IP4 h\r\ns=-\r\nt=0 0\r\n"
+                     "a=tool:a=sendrecv\r\nm=audio 4 RTP/AVP 0\r\n";
+    char *out = api_sdp_direction(in, "sendonly");
+
+    (void)state;
+    assert_non_null(out);
+    assert_non_null(strstr(out, "t=0 0\r\na=sendonly\r\n"));
+    assert_string_equal(api_sdp_get_direction(out), "sendonly");
+    free(out);
+}
+
 static void
 direction_read_and_answered(void **state)
 {
@@ -77,6 +93,7 @@ main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(direction_replaced_and_version_raised),
         cmocka_unit_test(direction_added_when_absent_and_lf_only),
+        cmocka_unit_test(direction_added_when_only_a_substring_has_one),
         cmocka_unit_test(direction_read_and_answered),
     };
 

@@ -83,6 +83,21 @@ event_id_and_tcp_contact(void **state)
     assert_string_equal(n.contact, "<sip:10.0.0.2:5061;transport=tls>");
 }
 
+/* fuzz_mwi found it: an expires near LLONG_MIN overflowed the
+ * subtraction (UBSan); any past expires is 0 left. */
+static void
+expires_far_in_the_past_is_zero(void **state)
+{
+    struct mwi_watcher w = row();
+    struct mwi_notify n;
+
+    (void)state;
+    w.expires = -9223372036854775807LL;
+    assert_int_equal(mwi_notify_build(&w, &two_five, NULL, "sip:sb@h", NOW,
+                                      &n), 0);
+    assert_string_equal(n.substate, "active;expires=0");
+}
+
 static void
 fallbacks(void **state)
 {
@@ -153,6 +168,7 @@ main(void)
         cmocka_unit_test(headers_from_row),
         cmocka_unit_test(event_id_and_tcp_contact),
         cmocka_unit_test(fallbacks),
+        cmocka_unit_test(expires_far_in_the_past_is_zero),
         cmocka_unit_test(unusable_rows),
         cmocka_unit_test(body_grammar),
     };

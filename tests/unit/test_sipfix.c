@@ -36,6 +36,24 @@ boundary_longer_than_body_is_not_parsed(void **state)
     su_home_deinit(home);
 }
 
+/* fuzz_sip_message found these: the library asserts (abort) on a
+ * delimiter followed by a NUL, and leaks without a boundary parameter. */
+static void
+delimiter_not_ending_its_line_or_no_boundary_is_not_parsed(void **state)
+{
+    su_home_t home[1] = { SU_HOME_INIT(home) };
+    char body[] = "--unique-boundary-1\0\n--unique-boundary-1--\r\n";
+    msg_content_type_t *c = sip_content_type_make(
+        home, "multipart/h;boundary=unique-boundary-1");
+    msg_payload_t *pl = sip_payload_create(home, body, sizeof(body) - 1);
+
+    (void)state;
+    assert_null(msg_multipart_parse(home, c, pl));
+    assert_null(parse(home, "multipart/mixed",
+                      "--b1\r\nContent-Type: text/plain\r\n\r\nhi\r\n--b1--\r\n"));
+    su_home_deinit(home);
+}
+
 static void
 valid_multipart_still_parses(void **state)
 {
@@ -73,6 +91,7 @@ main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(boundary_longer_than_body_is_not_parsed),
+        cmocka_unit_test(delimiter_not_ending_its_line_or_no_boundary_is_not_parsed),
         cmocka_unit_test(valid_multipart_still_parses),
         cmocka_unit_test(sip_response_terminates_dialog_keeps_calls),
     };
