@@ -188,6 +188,9 @@ void api_req_unsupported(void *arg, struct ctl_request *req);
 bool api_in_call(const struct api_handle *h);
 const char *api_call_id(const struct api_handle *h);
 nua_handle_t *api_call_nh(const struct api_handle *h);
+/* A non-INVITE request of ours went out in the call's dialog: re-INVITEs
+ * wait for its final response (see call.c). */
+void api_call_sent(struct api_handle *h);
 void api_call_message(struct api_handle *h, const char *ctype,
                       const char *content, const char *headers);
 void api_call_info(struct api_handle *h, const char *type,

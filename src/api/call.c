@@ -43,6 +43,9 @@ struct api_call {
     char *local_sdp;            /* ours, for re-INVITEs and hold */
     char *secret, *authuser;    /* call's own credentials, or NULL */
     struct event *timer;        /* no-answer */
+    unsigned out;               /* our non-INVITE requests in this dialog
+                                   awaiting their final response */
+    char *reoffer;              /* a re-INVITE's SDP held until out is 0 */
 };
 
 static void
@@ -57,10 +60,54 @@ api_call_free(struct api_handle *h)
     if (c->timer)
         event_free(c->timer);
     free(c->local_sdp);
+    free(c->reoffer);
     free(c->secret);
     free(c->authuser);
     free(c);
     h->call = NULL;
+}
+
+/*
+ * Debian's nua queues an INVITE behind a non-INVITE request of its dialog
+ * still in progress, and when that one ends starts only queued requests of
+ * its own kind (nua_client_next_request; later sofia-sip starts the next of
+ * any kind): a hold sent while a DTMF INFO is out would never leave.  So
+ * the API counts its own requests out in the dialog and sends a re-INVITE
+ * only when none is (it_api_incoming's hold right after dtmf_info).
+ */
+void
+api_call_sent(struct api_handle *h)
+{
+    if (h->call)
+        h->call->out++;
+}
+
+static void
+api_call_reoffer(struct api_call *c, const char *sdp)
+{
+    if (c->out > 0) {
+        free(c->reoffer);
+        c->reoffer = strdup(sdp);   /* the latest offer wins */
+        return;
+    }
+    nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
+               SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+}
+
+/* A final response to one of our non-INVITE requests in the dialog. */
+static void
+api_call_done_one(struct api_call *c)
+{
+    char *sdp;
+
+    if (c->out > 0)
+        c->out--;
+    if (c->out == 0 && c->reoffer) {
+        sdp = c->reoffer;
+        c->reoffer = NULL;
+        api_call_reoffer(c, sdp);
+        free(sdp);
+    }
 }
 
 void
@@ -212,10 +259,17 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
         api_call_invite_response(h, ev);
         break;
     case nua_r_message:
-        if (ev->status >= 200)
+        if (ev->status >= 200) {
             api_emit(h, "messagedelivery", json_pack(
                 "{s:i,s:s}", "code", ev->status, "reason", ev->phrase),
                 c->call_id);
+            api_call_done_one(c);
+        }
+        break;
+    case nua_r_refer:
+    case nua_r_notify:
+        if (ev->status >= 200)
+            api_call_done_one(c);
         break;
     case nua_i_message:
         api_incoming_message(h, ev, false);
@@ -252,6 +306,8 @@ api_call_event(struct sip_owner *self, const struct sip_event *ev)
             api_emit(h, "infodelivery", json_pack(
                 "{s:i,s:s}", "code", ev->status, "reason", ev->phrase),
                 c->call_id);
+        if (ev->status >= 200)
+            api_call_done_one(c);
         break;
     case nua_i_state:
         tl_gets(ev->tags, NUTAG_CALLSTATE_REF(st), TAG_END());
@@ -682,6 +738,7 @@ api_call_message(struct api_handle *h, const char *ctype,
     nua_message(h->call->nh.nh, SIPTAG_CONTENT_TYPE_STR(ctype),
                 SIPTAG_PAYLOAD_STR(content),
                 TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    api_call_sent(h);
     loop_kick(sip_loop(h->api->deps.sip));
 }
 
@@ -692,6 +749,7 @@ api_call_info(struct api_handle *h, const char *type, const char *content,
     nua_info(h->call->nh.nh, SIPTAG_CONTENT_TYPE_STR(type),
              SIPTAG_PAYLOAD_STR(content),
              TAG_IF(headers, SIPTAG_HEADER_STR(headers)), TAG_END());
+    api_call_sent(h);
     loop_kick(sip_loop(h->api->deps.sip));
 }
 
@@ -911,8 +969,7 @@ api_req_hold(void *arg, struct ctl_request *req)
         (sdp = api_sdp_direction(c->local_sdp, dir)) != NULL) {
         free(c->local_sdp);
         c->local_sdp = sdp;
-        nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-                   SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+        api_call_reoffer(c, sdp);
         loop_kick(sip_loop(h->api->deps.sip));
     }
     c->held = hold;
@@ -985,8 +1042,7 @@ api_req_update(void *arg, struct ctl_request *req)
                     SIPTAG_PAYLOAD_STR(sdp), TAG_END());
     } else {
         c->updating = true;
-        nua_invite(c->nh.nh, SIPTAG_CONTENT_TYPE_STR("application/sdp"),
-                   SIPTAG_PAYLOAD_STR(sdp), TAG_END());
+        api_call_reoffer(c, sdp);
     }
     loop_kick(sip_loop(h->api->deps.sip));
     api_reply(req, h, answer ? "updated" : "updating", NULL);

@@ -92,6 +92,8 @@ api_refer_notify(struct api_refer *r, int status, const char *phrase)
                                                    : nua_substate_active),
                SIPTAG_CONTENT_TYPE_STR("message/sipfrag;version=2.0"),
                SIPTAG_PAYLOAD_STR(frag), TAG_END());
+    if (r->nh == api_call_nh(r->h))
+        api_call_sent(r->h);
     loop_kick(sip_loop(r->h->api->deps.sip));
     if (status >= 200)
         api_refer_free(r);
@@ -318,6 +320,7 @@ api_req_transfer(void *arg, struct ctl_request *req)
               TAG_IF(a, SIPTAG_REFERRED_BY_STR(su_sprintf(home, "<%s>",
                                                           a ? a->uri : ""))),
               TAG_END());
+    api_call_sent(h);
     loop_kick(sip_loop(h->api->deps.sip));
     su_home_unref(home);
     api_reply(req, h, "transferring", NULL);
