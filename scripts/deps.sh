@@ -18,7 +18,7 @@ RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester ca-certificates"
 TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
 kamailio kamailio-presence-modules kamailio-postgres-modules openssl
-clang libclang-rt-14-dev valgrind nftables"
+clang libclang-rt-14-dev llvm-14 valgrind nftables"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;

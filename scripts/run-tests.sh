@@ -4,7 +4,11 @@
 #
 #   (default)    normal build in build/
 #   --sanitize   ASan+UBSan build in build-asan/, same suite
-#   --all        both, one after the other (what CI runs)
+#   --valgrind   unit tests and a subset of integration tests under valgrind
+#                memcheck (tests/valgrind, build-valgrind/)
+#   --fuzz       every libFuzzer harness for 30 s, two at a time
+#                (tests/fuzz/run, build-fuzz/)
+#   --all        all four, one after the other (what CI runs)
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh test
@@ -25,6 +29,9 @@ normal) run_suite build ;;
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     run_suite build-asan -DSIPBRIDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
---all) sh scripts/run-tests.sh && sh scripts/run-tests.sh --sanitize ;;
-*) echo "usage: $0 [--sanitize|--all]" >&2; exit 64 ;;
+--valgrind) python3 tests/valgrind --build build-valgrind ;;
+--fuzz) python3 tests/fuzz/run --time 30 --jobs 2 --build-dir build-fuzz ;;
+--all) sh scripts/run-tests.sh && sh scripts/run-tests.sh --sanitize &&
+    sh scripts/run-tests.sh --valgrind && sh scripts/run-tests.sh --fuzz ;;
+*) echo "usage: $0 [--sanitize|--valgrind|--fuzz|--all]" >&2; exit 64 ;;
 esac
