@@ -191,6 +191,15 @@ size_t cfg_get_size(const struct ini_section *sec, const char *key,
 int cfg_parse_ids(const char *list, int groups, unsigned **ids, size_t *n,
                   char *bad, size_t badlen);
 
+/*
+ * A regular expression glibc's regcomp() would spend gigabytes on (stacked
+ * quantifiers: "a+++", "x*{2}"), or one over CFG_REGEX_MAX bytes, from a
+ * config or a control request.  @return NULL if it may be compiled, else
+ * why not.
+ */
+#define CFG_REGEX_MAX 1024
+const char *cfg_regex_unsafe(const char *re);
+
 /** Parse helpers shared with capabilities; @return 0 or -EINVAL. */
 int cfg_parse_bool(const char *s, bool *out);
 int cfg_parse_size(const char *s, unsigned long long *out);

@@ -370,6 +370,7 @@ static int
 ps_req_filter(struct ctl_request *req, struct ps_filter *f)
 {
     json_t *v = json_object_get(req->msg, "filter");
+    const char *bad;
     char why[128];
     int rc;
 
@@ -379,6 +380,11 @@ ps_req_filter(struct ctl_request *req, struct ps_filter *f)
     if (!json_is_string(v)) {
         ctl_reply_error(req, CTL_ERR_INVALID_ELEMENT,
                         "invalid element: filter must be a string");
+        return -1;
+    }
+    if ((bad = cfg_regex_unsafe(json_string_value(v))) != NULL) {
+        ctl_reply_error(req, CTL_ERR_INVALID_ELEMENT,
+                        "invalid element: filter: %s", bad);
         return -1;
     }
     rc = regcomp(&f->re, json_string_value(v),

@@ -543,6 +543,21 @@ cfg_loglevel_bad_value_is_error(void **state)
                       "error, warning, notice, info, debug");
 }
 
+/* fuzz_config found it: regcomp() took 1.2 GB on stacked quantifiers. */
+static void
+cfg_regex_stacked_quantifiers_refused(void **state)
+{
+    (void)state;
+    assert_null(cfg_regex_unsafe("^PJ(SIP)?/[0-9]+$"));
+    assert_null(cfg_regex_unsafe("a\\++[*+]+x{2,3}"));
+    assert_non_null(cfg_regex_unsafe("^PJ++++SIP/"));
+    assert_non_null(cfg_regex_unsafe("a*{2}"));
+    assert_non_null(cfg_regex_unsafe("(ab)?*"));
+    assert_load_error(BASE "[c]\ntype=conference\nuser=100\nmatch=^1+++$\n",
+                      "x.conf:8: [c] match '^1+++$': bad regular expression: "
+                      "a quantifier follows another one (write one)");
+}
+
 static void
 cfg_regex_is_compiled_to_check_it(void **state)
 {
@@ -987,6 +1002,7 @@ main(void)
         cmocka_unit_test(cfg_enum_bad_value_is_error_listing_values),
         cmocka_unit_test(cfg_loglevel_bad_value_is_error),
         cmocka_unit_test(cfg_regex_is_compiled_to_check_it),
+        cmocka_unit_test(cfg_regex_stacked_quantifiers_refused),
         cmocka_unit_test(cfg_capability_enum_and_uint_are_checked),
         cmocka_unit_test(cfg_size_without_max_has_no_upper_bound),
         cmocka_unit_test(cfg_repeatable_key_may_repeat),
