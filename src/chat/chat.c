@@ -47,7 +47,7 @@ chat_ctype_valid(const char *p)
 }
 
 /* Splits "a, b ,c" into trimmed items; @return count or -ENOMEM. */
-static int
+int
 chat_split_list(const char *s, char ***out)
 {
     char *copy = strdup(s), *save = NULL, *tok;
@@ -82,7 +82,7 @@ chat_split_list(const char *s, char ***out)
     return n;
 }
 
-static void
+void
 chat_free_list(char **v, size_t n)
 {
     for (size_t i = 0; i < n; i++)

@@ -145,6 +145,13 @@ void chat_part_remove(struct chat_part *p);
 struct chat_part *chat_part_find_uri(struct chat_conf *conf, const url_t *url);
 
 /* chat_relay.c */
+/* "a, b ,c" into trimmed items (malloc'd, free with chat_free_list).
+ * @return the count, or -ENOMEM. */
+int chat_split_list(const char *s, char ***out);
+void chat_free_list(char **v, size_t n);
+/* The relayed Content-Type: "type/subtype;params" as the sender wrote it
+ * (malloc'd), or NULL. */
+char *chat_ctype_string(const sip_content_type_t *ct);
 int chat_relay_check(struct chat_conf *conf, const sip_t *sip, int *status,
                      const char **phrase);
 void chat_relay_incoming(struct chat_conf *conf, struct chat_part *from,

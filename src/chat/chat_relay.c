@@ -78,7 +78,7 @@ type_ok:
 }
 
 /* "type/subtype;p1=v1;p2=v2", parameters kept as the sender wrote them. */
-static char *
+char *
 chat_ctype_string(const sip_content_type_t *ct)
 {
     size_t len = strlen(ct->c_type) + 1;

@@ -20,7 +20,7 @@
  *  - the ConfBridge event bodies for that sender (chat_events_build, every
  *    event type) as chat_ev_channel_of() fills a channel, and
  *    chat_events_time().
- * chat_ctype_match, chat_ctype_string, chat_is_html, chat_sender_name,
+ * chat_ctype_match, chat_is_html, chat_sender_name,
  * chat_body_json and chat_ev_channel_of are static in chat_relay.c, and
  * chat_relay_incoming/chat_relay_send need a live SIP stack and control
  * socket: the harness repeats the few lines between the calls above
@@ -55,43 +55,6 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
     (void)argv;
     fuzz_quiet_log();
     return 0;
-}
-
-/* chat.c's chat_split_list: "a, b ,c" into trimmed items. */
-static size_t
-split_list(char *s, char **v, size_t max)
-{
-    size_t n = 0;
-    char *save = NULL;
-
-    for (char *tok = strtok_r(s, ",", &save); tok && n < max;
-         tok = strtok_r(NULL, ",", &save)) {
-        tok += strspn(tok, " \t");
-        tok[strcspn(tok, " \t")] = '\0';
-        if (*tok)
-            v[n++] = tok;
-    }
-    return n;
-}
-
-/* chat_relay.c's chat_ctype_string. */
-static char *
-ctype_string(const sip_content_type_t *ct)
-{
-    size_t len = strlen(ct->c_type) + 1;
-    char *s;
-
-    for (size_t i = 0; ct->c_params && ct->c_params[i]; i++)
-        len += strlen(ct->c_params[i]) + 1;
-    s = malloc(len);
-    if (s == NULL)
-        return NULL;
-    strcpy(s, ct->c_type);
-    for (size_t i = 0; ct->c_params && ct->c_params[i]; i++) {
-        strcat(s, ";");
-        strcat(s, ct->c_params[i]);
-    }
-    return s;
 }
 
 static void
@@ -176,7 +139,7 @@ on_message(msg_t *msg, sip_t *sip, int accepted, void *arg)
                "accepted: body %zu, max %zu", len, conf->max_body);
 
     /* chat_relay_incoming */
-    ctype = ctype_string(sip->sip_content_type);
+    ctype = chat_ctype_string(sip->sip_content_type);
     if (ctype == NULL)
         return;
     body = pl->pl_data;
@@ -201,7 +164,8 @@ on_message(msg_t *msg, sip_t *sip, int accepted, void *arg)
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    char *f[3], *ctypes[32];
+    char *f[3], **ctypes = NULL;
+    int n;
     size_t lens[3];
     char *buf = fuzz_fields(data, size, '\n', f, lens, 3);
     struct chat_conf conf;
@@ -217,7 +181,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     }
     memset(&conf, 0, sizeof(conf));
-    conf.nctypes = split_list(f[0], ctypes, 32);
+    n = chat_split_list(f[0], &ctypes);
+    conf.nctypes = n > 0 ? (size_t)n : 0;
     conf.ctypes = ctypes;
     if (conf.nctypes == 0) {
         static char *def[] = { "text/plain", "text/html" };
@@ -235,6 +200,10 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     conf.sanitize_html = strcasecmp(sanitize, "yes") == 0 ||
                          strcmp(sanitize, "1") == 0;
     fuzz_sip_feed(f[2], lens[2], 0, on_message, &r);
+    if (n > 0)
+        chat_free_list(ctypes, (size_t)n);
+    else
+        free(ctypes);
     free(buf);
     return 0;
 }
