@@ -192,19 +192,42 @@ su_getaddrinfo(char const *node, char const *service,
  * it_sip_malformed's garbage-over-TCP rows guard it.
  */
 static su_root_t *sipfix_root;
+/* Timers armed and not yet run: at shutdown they are destroyed with the
+ * root still there (a pending timer would keep the root's port alive).
+ * Beyond SIPFIX_MAX_STALLS at once, a stalled connection is closed at
+ * once, without the grace for nta's answer. */
+#define SIPFIX_MAX_STALLS 256
+static su_timer_t *sipfix_stalls[SIPFIX_MAX_STALLS];
 
 void
 sipfix_set_root(su_root_t *root)
 {
+    if (root == NULL)
+        for (size_t i = 0; i < SIPFIX_MAX_STALLS; i++) {
+            su_timer_destroy(sipfix_stalls[i]);
+            sipfix_stalls[i] = NULL;
+        }
     sipfix_root = root;
+}
+
+static su_timer_t **
+sipfix_stall_slot(const su_timer_t *t)
+{
+    for (size_t i = 0; i < SIPFIX_MAX_STALLS; i++)
+        if (sipfix_stalls[i] == t)
+            return &sipfix_stalls[i];
+    return NULL;
 }
 
 static void
 sipfix_stalled(su_root_magic_t *magic, su_timer_t *t, su_timer_arg_t *arg)
 {
     tport_t *tp = (tport_t *)arg;
+    su_timer_t **slot = sipfix_stall_slot(t);
 
     (void)magic;
+    if (slot)
+        *slot = NULL;
     if (!tport_is_closed(tp)) {
         log_info_limited("sip", "closing a TCP connection that sent what cannot be "
                  "parsed or answered");
@@ -218,7 +241,7 @@ __attribute__((visibility("default"))) int
 tport_stall(tport_t *self)
 {
     static int (*real)(tport_t *);
-    su_timer_t *t;
+    su_timer_t *t = NULL, **slot;
     int rc;
 
     if (real == NULL)
@@ -227,12 +250,72 @@ tport_stall(tport_t *self)
     if (sipfix_root == NULL || !tport_is_stream(self) ||
         !tport_is_secondary(self))
         return rc;
-    t = su_timer_create(su_root_task(sipfix_root), SIPFIX_STALL_CLOSE_MS);
+    slot = sipfix_stall_slot(NULL);
+    if (slot)
+        t = su_timer_create(su_root_task(sipfix_root), SIPFIX_STALL_CLOSE_MS);
     if (t == NULL || su_timer_set(t, sipfix_stalled,
                                   (su_timer_arg_t *)tport_ref(self)) < 0) {
         tport_shutdown(self, 2);    /* no timer: close now, no 400 */
-        tport_unref(self);
+        if (t)
+            tport_unref(self);
         su_timer_destroy(t);
+        return rc;
     }
+    *slot = t;
     return rc;
+}
+
+/* ---- a TLS connection's SSL object is freed ---- */
+
+/*
+ * Debian's tls_free() calls SSL_shutdown() on a connection's SSL but never
+ * SSL_free(): every TLS connection ever accepted or made leaked its SSL
+ * object, about 100 KB with its buffers (LeakSanitizer, it_sip_tls), a
+ * remote way to grow the daemon.  Later sofia-sip frees it
+ * (tport_tls_free).  The leak hid a second bug: a connection's tls_free()
+ * also drops a reference to the listener's shared SSL_CTX, which only the
+ * leaked SSL objects' own references kept alive.  This override frees a
+ * connection's SSL (which owns its BIO) and clears con, bio_con and ctx,
+ * so that the library's tls_free() then frees only the rest; the
+ * listener's (no con) goes to the library untouched.  Only the start of tport_tls.c's
+ * struct tls_s is used: a su_home_t, then SSL_CTX *, SSL *, BIO * (offsets
+ * 0x18, 0x20, 0x28 in Debian 12's build, read off its disassembly).
+ * OpenSSL's functions are looked up at run time: the daemon does not link
+ * libssl itself.  it_sip_tls under ASan (leak check) guards it.
+ */
+struct sipfix_tls {
+    su_home_t home[1];
+    void *ctx;
+    void *con;
+    void *bio_con;
+};
+
+void tls_free(struct sipfix_tls *tls);
+
+__attribute__((visibility("default"))) void
+tls_free(struct sipfix_tls *tls)
+{
+    static void (*real)(struct sipfix_tls *);
+    static int (*ssl_shutdown)(void *);
+    static void (*ssl_free)(void *);
+    static void (*err_clear)(void);
+
+    if (real == NULL) {
+        *(void **)&real = dlsym(RTLD_NEXT, "tls_free");
+        *(void **)&ssl_shutdown = dlsym(RTLD_DEFAULT, "SSL_shutdown");
+        *(void **)&ssl_free = dlsym(RTLD_DEFAULT, "SSL_free");
+        *(void **)&err_clear = dlsym(RTLD_DEFAULT, "ERR_clear_error");
+    }
+    if (tls && tls->con && ssl_shutdown && ssl_free && err_clear) {
+        /* -1: never established; its error must not stay queued for the
+         * next connection's checks. */
+        if (ssl_shutdown(tls->con) < 0)
+            err_clear();
+        ssl_free(tls->con);
+        tls->con = NULL;
+        tls->bio_con = NULL;
+        tls->ctx = NULL;            /* the listener's, not this one's */
+    }
+    if (real)
+        real(tls);
 }
