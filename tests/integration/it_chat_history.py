@@ -34,6 +34,15 @@ def send_all(test, d, sender, receiver, messages, conf="conf-100"):
         receiver.wait_messages(i + 1)
 
 
+def stored_rows(pg):
+    """Rows in chat_messages; "" while the daemon has not made the table
+    yet (it does so through its queue, after connecting)."""
+    try:
+        return pg.psql("SELECT count(*) FROM chat_messages").strip()
+    except pgfixture.PgError:
+        return ""
+
+
 class History(sbtest.unittest.TestCase):
     def test_late_joiner_gets_the_last_n(self):
         config = (chatsip.conf_section(history=3)
@@ -102,8 +111,7 @@ class History(sbtest.unittest.TestCase):
                 self.assertEqual(bob.invite("conf-100").status, 200)
                 chatsip.wait_participants(d, 2)
                 send_all(self, d, alice, bob, MESSAGES)
-                sbtest.wait_for(lambda: pg.psql("SELECT count(*) FROM chat_messages").strip()
-                                == "5", 10, "5 rows in chat_messages")
+                sbtest.wait_for(lambda: stored_rows(pg) == "5", 10, "5 rows in chat_messages")
                 rows = pg.psql("SELECT conference, content_type, length(body) FROM chat_messages "
                                "ORDER BY id").split()
                 self.assertEqual(rows[0], "conf-100|text/plain;charset=UTF-8|%d"
