@@ -6,7 +6,8 @@
 #         Kamailio with its presence and PostgreSQL modules (it_mwi_kamailio),
 #         openssl (it_sip_tls makes its certificates), clang with libFuzzer
 #         (tests/fuzz), valgrind (tests/valgrind) and nftables (the
-#         recipe etc/sipbridge.nft is loaded in a test's own namespace)
+#         recipe etc/sipbridge.nft is loaded in a test's own namespace),
+#         groff and man-db (the man pages must render without warnings)
 #
 #   (run includes sipp, for the OPTIONS probe the README shows)
 #
@@ -18,7 +19,7 @@ RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester ca-certificates"
 TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
 kamailio kamailio-presence-modules kamailio-postgres-modules openssl
-clang libclang-rt-14-dev llvm-14 valgrind nftables"
+clang libclang-rt-14-dev llvm-14 valgrind nftables groff man-db"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
