@@ -26,7 +26,8 @@ usage(FILE *f)
             "  -c, --config FILE   configuration file (default %s)\n"
             "  -f, --foreground    stay in the foreground, log to stderr\n"
             "      --check-config  validate the configuration and exit 0/1\n"
-            "  -V, --version       print the version and exit\n",
+            "  -V, --version       print the version and exit\n"
+            "  -h, --help          print this help and exit\n",
             CFG_DEFAULT_PATH);
 }
 
