@@ -395,13 +395,27 @@ sip_is_limited(const struct sip_event *ev, int in_dialog)
     return sip_is_request_event(ev->event);
 }
 
+/* 503 with [limits] retry_after: a source over its rate, or max_dialogs.
+ * An out-of-dialog request's handle is nobody's: it goes too. */
+static void
+sip_respond_503(struct sip *sip, const struct sip_event *ev, int in_dialog)
+{
+    char retry[16];
+
+    snprintf(retry, sizeof(retry), "%u", sip->limits.retry_after);
+    nua_respond(ev->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(sip->nua),
+                SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
+    if (!in_dialog)
+        nua_handle_destroy(ev->nh);
+}
+
 /* @return 0 to go on, 1 if refused (answered 503 with Retry-After). */
 static int
 sip_rate_limit(struct sip *sip, const struct sip_event *ev, int in_dialog)
 {
     struct sockaddr_storage src;
     struct limit_note note;
-    char addr[64], retry[16];
+    char addr[64];
 
     if (sip->limit == NULL || !sip_is_limited(ev, in_dialog) ||
         sip_event_source(sip, &src) != 0 ||
@@ -422,11 +436,7 @@ sip_rate_limit(struct sip *sip, const struct sip_event *ev, int in_dialog)
                  limit_addr_str((struct sockaddr *)&src, addr, sizeof(addr)),
                  sip->limits.source_rate);
     sip->counters.limited++;
-    snprintf(retry, sizeof(retry), "%u", sip->limits.retry_after);
-    nua_respond(ev->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(sip->nua),
-                SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
-    if (!in_dialog)
-        nua_handle_destroy(ev->nh);
+    sip_respond_503(sip, ev, in_dialog);
     return 1;
 }
 
@@ -473,11 +483,11 @@ sip_dialogs_full(const struct sip *sip)
 static int
 sip_dialog_limit(struct sip *sip, const struct sip_event *ev)
 {
-    char retry[16];
-    uint64_t now = sip_now_ms();
+    uint64_t now;
 
     if (ev->event != nua_i_invite || !sip_dialogs_full(sip))
         return 0;
+    now = sip_now_ms();
     sip->counters.dialogs_full++;
     if (now - sip->full_logged_ms >= 60000 || sip->full_logged_ms == 0) {
         sip->full_logged_ms = now;
@@ -485,10 +495,7 @@ sip_dialog_limit(struct sip *sip, const struct sip_event *ev)
                  "(%llu so far)", sip->limits.max_dialogs,
                  (unsigned long long)sip->counters.dialogs_full);
     }
-    snprintf(retry, sizeof(retry), "%u", sip->limits.retry_after);
-    nua_respond(ev->nh, SIP_503_SERVICE_UNAVAILABLE, NUTAG_WITH_THIS(sip->nua),
-                SIPTAG_RETRY_AFTER_STR(retry), TAG_END());
-    nua_handle_destroy(ev->nh);
+    sip_respond_503(sip, ev, 0);
     return 1;
 }
 
