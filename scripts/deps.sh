@@ -7,7 +7,9 @@
 #         openssl (it_sip_tls makes its certificates), clang with libFuzzer
 #         (tests/fuzz), valgrind (tests/valgrind) and nftables (the
 #         recipe etc/sipbridge.nft is loaded in a test's own namespace),
-#         groff and man-db (the man pages must render without warnings)
+#         groff and man-db (the man pages must render without warnings),
+#         prometheus (promtool lints the metrics endpoint, and a real
+#         Prometheus server scrapes it in it_metrics)
 #
 #   (run includes sipp, for the OPTIONS probe the README shows)
 #
@@ -19,7 +21,7 @@ RUN_PKGS="build-essential cmake pkg-config libsofia-sip-ua-dev libevent-dev
 libjansson-dev libpq-dev libsystemd-dev sip-tester ca-certificates"
 TEST_PKGS="$RUN_PKGS libcmocka-dev python3 postgresql systemd procps iproute2
 kamailio kamailio-presence-modules kamailio-postgres-modules openssl
-clang libclang-rt-14-dev llvm-14 valgrind nftables groff man-db"
+clang libclang-rt-14-dev llvm-14 valgrind nftables groff man-db prometheus"
 
 case "${1:-run}" in
 run) pkgs=$RUN_PKGS ;;
@@ -49,8 +51,11 @@ apt-get install -y -qq --no-install-recommends $missing >/dev/null
 # be started by the install and then holds port 5060 with the stock config.
 # The tests run their own Kamailio on free ports, so stop and disable the
 # packaged one when this run installed it.
-case " $missing " in
-*" kamailio "*)
-    echo "deps.sh: disabling the packaged kamailio.service (the tests start their own Kamailio)"
-    systemctl disable --now kamailio >/dev/null 2>&1 || true ;;
-esac
+# The same for prometheus.service (port 9090).
+for svc in kamailio prometheus; do
+    case " $missing " in
+    *" $svc "*)
+        echo "deps.sh: disabling the packaged $svc.service (the tests start their own)"
+        systemctl disable --now "$svc" >/dev/null 2>&1 || true ;;
+    esac
+done

@@ -21,6 +21,7 @@
 #include "sipbridge/db.h"
 #include "sipbridge/limit.h"
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/peer.h"
 #include "sipbridge/pubstate.h"
 #include "sipbridge/loop.h"
@@ -36,7 +37,7 @@ static const struct cfg_type *const daemon_types[] = {
     &chat_cfg_type,
     &peer_endpoint_type, &peer_identify_type, &peer_auth_type,
     &pubstate_outbound_type, &pubstate_inbound_type, &pubstate_asterisk_type,
-    &mwi_cfg_type, &api_cfg_type, &limit_cfg_type,
+    &mwi_cfg_type, &api_cfg_type, &limit_cfg_type, &metrics_cfg_type,
 };
 const struct cfg_type *const *const daemon_cfg_types = daemon_types;
 const size_t daemon_cfg_ntypes = sizeof(daemon_types) / sizeof(daemon_types[0]);
@@ -160,6 +161,47 @@ daemon_status_json(const struct sipbridge *sb)
                          pubstate_status_json(sb->pubstate), "mwi",
                          mwi_status_json(sb->mwi), "api",
                          api_status_json(sb->api)));
+}
+
+static void
+daemon_metrics(void *arg, struct metrics_out *o)
+{
+    const struct sipbridge *sb = arg;
+    struct loop_stats ls;
+
+    loop_get_stats(sb->loop, &ls);
+    metrics_family(o, "sipbridge_build_info", METRICS_GAUGE,
+                   "Always 1; the version is a label.");
+    metrics_sample(o, 1, "version", SIPBRIDGE_VERSION, NULL);
+    metrics_family(o, "sipbridge_start_time_seconds", METRICS_GAUGE,
+                   "When the daemon started, seconds since the Unix epoch.");
+    metrics_sample(o, (double)time(NULL) - daemon_uptime(sb), NULL);
+    metrics_family(o, "sipbridge_config_reloads_total", METRICS_COUNTER,
+                   "Configuration reloads, by outcome.");
+    metrics_sample(o, (double)sb->reloads, "outcome", "ok", NULL);
+    metrics_sample(o, (double)sb->reload_failures, "outcome", "failed", NULL);
+    metrics_family(o, "sipbridge_loop_wakeups_total", METRICS_COUNTER,
+                   "Event loop wake-ups (a socket or a timer was due).");
+    metrics_sample(o, (double)ls.wakeups, NULL);
+    db_metrics(sb->dbs, sb->ndbs, o);
+}
+
+/* Core first, then the capabilities, in the order status lists them. */
+static int
+daemon_start_metrics(struct sipbridge *sb)
+{
+    int rc = metrics_create(&sb->metrics, loop_base(sb->loop), sb->cfg);
+
+    if (rc != 0)
+        return rc;
+    rc |= metrics_add(sb->metrics, daemon_metrics, sb);
+    rc |= metrics_add(sb->metrics, sip_metrics, sb->sip);
+    rc |= metrics_add(sb->metrics, ctl_metrics, sb->ctl);
+    rc |= metrics_add(sb->metrics, chat_metrics, sb->chat);
+    rc |= metrics_add(sb->metrics, pubstate_metrics, sb->pubstate);
+    rc |= metrics_add(sb->metrics, mwi_metrics, sb->mwi);
+    rc |= metrics_add(sb->metrics, api_metrics, sb->api);
+    return rc ? -ENOSPC : 0;
 }
 
 static void
@@ -322,6 +364,7 @@ daemon_apply(struct sipbridge *sb, struct cfg *cfg)
     pubstate_reconfigure(sb->pubstate, cfg);
     mwi_reconfigure(sb->mwi, cfg);
     api_reconfigure(sb->api, cfg);
+    metrics_reconfigure(sb->metrics, cfg);
     cfg_free(sb->cfg);
     sb->cfg = cfg;
 }
@@ -575,6 +618,8 @@ daemon_start(struct sipbridge *sb, const char *cfg_path, struct cfg *cfg)
     if (rc == 0)
         rc = daemon_start_capabilities(sb);
     if (rc == 0)
+        rc = daemon_start_metrics(sb);
+    if (rc == 0)
         rc = daemon_setup_events(sb);
     if (rc != 0)
         return rc;
@@ -608,6 +653,7 @@ daemon_free(struct sipbridge *sb)
     daemon_free_event(&sb->ev_hup);
     daemon_free_event(&sb->ev_watchdog);
     daemon_free_event(&sb->ev_stop_deadline);
+    metrics_destroy(sb->metrics);
     /* Databases first: their last callbacks still find the capabilities.
      * Capabilities before the control socket and the SIP stack they use. */
     for (size_t i = 0; i < sb->ndbs; i++)

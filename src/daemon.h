@@ -26,6 +26,7 @@ struct chat;
 struct pubstate;
 struct mwi;
 struct api;
+struct metrics;
 
 struct sipbridge {
     char *cfg_path;
@@ -39,6 +40,7 @@ struct sipbridge {
     struct pubstate *pubstate;   /* PUBLISH state exchange */
     struct mwi *mwi;             /* MWI NOTIFY from active_watchers */
     struct api *api;             /* Janus-style SIP API */
+    struct metrics *metrics;     /* Prometheus endpoint ([metrics]) */
     struct event *ev_term, *ev_int, *ev_hup;
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;

@@ -45,4 +45,8 @@ void api_shutdown(struct api *api);
 void api_destroy(struct api *api);
 json_t *api_status_json(const struct api *api);
 
+struct metrics_out;
+/** Collector (metrics_add) of the SIP API families: @p arg is the api. */
+void api_metrics(void *arg, struct metrics_out *out);
+
 #endif

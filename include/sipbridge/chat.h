@@ -71,4 +71,8 @@ void chat_destroy(struct chat *chat);
 /** @return a new JSON object of counters for "status". */
 json_t *chat_status_json(const struct chat *chat);
 
+struct metrics_out;
+/** Collector (metrics_add) of the conference families: @p arg is the chat. */
+void chat_metrics(void *arg, struct metrics_out *out);
+
 #endif

@@ -108,4 +108,8 @@ int ctl_watched(const struct ctl *ctl, const char *topic);
 /** @return a new JSON object with client and request counters. */
 json_t *ctl_status_json(const struct ctl *ctl);
 
+struct metrics_out;
+/** Collector (metrics_add) of the control socket families: @p arg is the ctl. */
+void ctl_metrics(void *arg, struct metrics_out *out);
+
 #endif

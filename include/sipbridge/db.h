@@ -165,6 +165,10 @@ int db_reconfigure(struct db *db, const struct cfg_database *cfg);
  */
 json_t *db_status(const struct db *db);
 
+struct metrics_out;
+/** The database families, one sample per database of @p dbs. */
+void db_metrics(struct db *const *dbs, size_t n, struct metrics_out *out);
+
 /** @return the section name, as given in the configuration. */
 const char *db_name(const struct db *db);
 

@@ -70,4 +70,8 @@ void mwi_mailbox_state(struct mwi *m, const char *uniqueid,
 /** @return a new JSON object of counters for "status". */
 json_t *mwi_status_json(const struct mwi *m);
 
+struct metrics_out;
+/** Collector (metrics_add) of the MWI families: @p arg is the mwi. */
+void mwi_metrics(void *arg, struct metrics_out *out);
+
 #endif

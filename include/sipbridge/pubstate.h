@@ -72,4 +72,8 @@ void pubstate_destroy(struct pubstate *ps);
 /** @return a new JSON object of counters for "status". */
 json_t *pubstate_status_json(const struct pubstate *ps);
 
+struct metrics_out;
+/** Collector (metrics_add) of the PUBLISH families: @p arg is the pubstate. */
+void pubstate_metrics(void *arg, struct metrics_out *out);
+
 #endif

@@ -166,4 +166,8 @@ struct loop *sip_loop(struct sip *sip);
 json_t *sip_listeners_json(const struct sip *sip);
 void sip_get_counters(const struct sip *sip, struct sip_counters *out);
 
+struct metrics_out;
+/** Collector (metrics_add) of the SIP families: @p arg is the sip. */
+void sip_metrics(void *arg, struct metrics_out *out);
+
 #endif

@@ -16,6 +16,7 @@
 #include "api_int.h"
 #include "sipbridge/log.h"
 #include "sipbridge/loop.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/peer.h"
 
 /* Events kept for a handle whose client is away, until it claims it. */
@@ -780,6 +781,34 @@ api_destroy(struct api *api)
     peer_table_destroy(api->peers);
     api_cfg_free(&api->cfg);
     free(api);
+}
+
+void
+api_metrics(void *arg, struct metrics_out *o)
+{
+    const struct api *api = arg;
+    size_t registered = 0;
+
+    for (const struct api_handle *h = api->handles; h; h = h->next)
+        registered += h->reg == API_REG_REGISTERED;
+    metrics_family(o, "sipbridge_api_handles", METRICS_GAUGE,
+                   "SIP API handles open.");
+    metrics_sample(o, (double)api->nhandles, NULL);
+    metrics_family(o, "sipbridge_api_registrations", METRICS_GAUGE,
+                   "SIP API handles registered with their registrar.");
+    metrics_sample(o, (double)registered, NULL);
+    metrics_family(o, "sipbridge_api_calls", METRICS_GAUGE,
+                   "SIP API calls being set up or established.");
+    metrics_sample(o, (double)api_count_calls((void *)api), NULL);
+    metrics_family(o, "sipbridge_api_events_total", METRICS_COUNTER,
+                   "SIP API events sent to control clients.");
+    metrics_sample(o, (double)api->events, NULL);
+    metrics_family(o, "sipbridge_api_incoming_requests_total", METRICS_COUNTER,
+                   "Out-of-dialog requests for SIP API accounts, by "
+                   "outcome (not_found: no handle registered the user).");
+    metrics_sample(o, (double)api->requests_routed, "outcome", "routed",
+                   NULL);
+    metrics_sample(o, (double)api->not_found, "outcome", "not_found", NULL);
 }
 
 json_t *

@@ -2,6 +2,7 @@
  * chat.c - conferences from the config, their lifecycle, control requests.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +12,7 @@
 #include "chat_int.h"
 #include "sipbridge/digest.h"
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/peer.h"
 
 #define CHAT_DEFAULT_CTYPES "text/*, application/*"
@@ -530,6 +532,53 @@ chat_conf_json(const struct chat_conf *conf, bool with_parts)
         json_object_set_new(o, "participant_list", a);
     }
     return o;
+}
+
+/* One sample per live conference of the family just started. */
+static void
+chat_put_per_conf(const struct chat *chat, struct metrics_out *o,
+                  size_t field)
+{
+    for (const struct chat_conf *c = chat->confs; c; c = c->next) {
+        if (!c->gone)
+            metrics_sample(o, (double)*(const uint64_t *)((const char *)c +
+                                                          field),
+                           "conference", c->name, NULL);
+    }
+}
+
+void
+chat_metrics(void *arg, struct metrics_out *o)
+{
+    const struct chat *chat = arg;
+    unsigned nconf = 0;
+
+    metrics_family(o, "sipbridge_conference_participants", METRICS_GAUGE,
+                   "Participants in each conference now.");
+    for (const struct chat_conf *c = chat->confs; c; c = c->next) {
+        nconf += !c->gone;
+        if (!c->gone)
+            metrics_sample(o, c->nparts, "conference", c->name, NULL);
+    }
+    metrics_family(o, "sipbridge_conferences", METRICS_GAUGE,
+                   "Conferences configured.");
+    metrics_sample(o, nconf, NULL);
+    metrics_family(o, "sipbridge_conference_messages_total", METRICS_COUNTER,
+                   "Chat messages received for relay, from participants "
+                   "or conference_send.");
+    chat_put_per_conf(chat, o, offsetof(struct chat_conf, messages));
+    metrics_family(o, "sipbridge_conference_relays_total", METRICS_COUNTER,
+                   "Copies of chat messages relayed, one per other "
+                   "participant.");
+    chat_put_per_conf(chat, o, offsetof(struct chat_conf, deliveries));
+    metrics_family(o, "sipbridge_conference_relay_failures_total",
+                   METRICS_COUNTER, "Relayed copies that failed or were "
+                   "dropped behind a slow participant.");
+    chat_put_per_conf(chat, o, offsetof(struct chat_conf, failures));
+    metrics_family(o, "sipbridge_conference_joins_total", METRICS_COUNTER,
+                   "INVITEs into a conference, by outcome.");
+    metrics_sample(o, (double)chat->joins, "outcome", "joined", NULL);
+    metrics_sample(o, (double)chat->rejected, "outcome", "rejected", NULL);
 }
 
 json_t *

@@ -25,6 +25,7 @@
 #include <event2/listener.h>
 
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 
 struct ctl_handler {
     char *name;
@@ -856,4 +857,33 @@ ctl_status_json(const struct ctl *ctl)
                      "requests", (json_int_t)ctl->requests,
                      "errors", (json_int_t)ctl->errors,
                      "dropped_slow", (json_int_t)ctl->dropped_slow);
+}
+
+void
+ctl_metrics(void *arg, struct metrics_out *o)
+{
+    const struct ctl *ctl = arg;
+    size_t n = 0;
+
+    for (const struct ctl_client *c = ctl->clients; c; c = c->next)
+        n++;
+    metrics_family(o, "sipbridge_control_clients", METRICS_GAUGE,
+                   "Control socket clients connected now.");
+    metrics_sample(o, (double)n, NULL);
+    metrics_family(o, "sipbridge_control_connections_total", METRICS_COUNTER,
+                   "Control socket connections, by outcome (refused: not "
+                   "allowed, or max_clients reached).");
+    metrics_sample(o, (double)ctl->nclients, "outcome", "accepted", NULL);
+    metrics_sample(o, (double)ctl->refused, "outcome", "refused", NULL);
+    metrics_family(o, "sipbridge_control_requests_total", METRICS_COUNTER,
+                   "Control requests received.");
+    metrics_sample(o, (double)ctl->requests, NULL);
+    metrics_family(o, "sipbridge_control_errors_total", METRICS_COUNTER,
+                   "Error replies sent on the control socket (bad lines "
+                   "included).");
+    metrics_sample(o, (double)ctl->errors, NULL);
+    metrics_family(o, "sipbridge_control_slow_clients_dropped_total",
+                   METRICS_COUNTER, "Clients disconnected for not reading "
+                   "their output (max_output).");
+    metrics_sample(o, (double)ctl->dropped_slow, NULL);
 }

@@ -26,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 
 #define DB_MAX_PARAMS 65535 /* the protocol's limit */
 
@@ -1160,6 +1161,46 @@ db_status(const struct db *db)
                      "last_error", db->last_error[0]
                                        ? json_string(db->last_error)
                                        : json_null());
+}
+
+/* One family, one sample per database: @p field read by @p get. */
+static void
+db_put_family(struct db *const *dbs, size_t n, struct metrics_out *o,
+              const char *name, enum metrics_kind kind, const char *help,
+              double (*get)(const struct db *))
+{
+    metrics_family(o, name, kind, help);
+    for (size_t i = 0; i < n; i++)
+        metrics_sample(o, get(dbs[i]), "database", dbs[i]->name, NULL);
+}
+
+static double db_get_up(const struct db *d) { return d->state == DB_CONNECTED; }
+static double db_get_queued(const struct db *d) { return (double)d->njobs; }
+static double db_get_completed(const struct db *d) { return (double)d->completed; }
+static double db_get_failed(const struct db *d) { return (double)d->failed; }
+static double db_get_retried(const struct db *d) { return (double)d->retried; }
+static double db_get_disconnects(const struct db *d) { return (double)d->disconnects; }
+
+void
+db_metrics(struct db *const *dbs, size_t n, struct metrics_out *o)
+{
+    db_put_family(dbs, n, o, "sipbridge_database_up", METRICS_GAUGE,
+                  "1 while connected to the database server.", db_get_up);
+    db_put_family(dbs, n, o, "sipbridge_database_queue_depth", METRICS_GAUGE,
+                  "Queries waiting or in flight (they survive a lost "
+                  "connection).", db_get_queued);
+    db_put_family(dbs, n, o, "sipbridge_database_queries_completed_total",
+                  METRICS_COUNTER, "Queries that returned a result.",
+                  db_get_completed);
+    db_put_family(dbs, n, o, "sipbridge_database_queries_failed_total",
+                  METRICS_COUNTER, "Queries that returned an error.",
+                  db_get_failed);
+    db_put_family(dbs, n, o, "sipbridge_database_queries_retried_total",
+                  METRICS_COUNTER, "Queries sent again after a lost "
+                  "connection.", db_get_retried);
+    db_put_family(dbs, n, o, "sipbridge_database_disconnects_total",
+                  METRICS_COUNTER, "Established connections lost.",
+                  db_get_disconnects);
 }
 
 const char *

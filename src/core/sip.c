@@ -27,8 +27,10 @@
 
 #include "sipbridge/limit.h"
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/peer.h"
 #include "sipbridge/sipfix.h"
+#include "sipbridge/siptap.h"
 #include "sipbridge/siptls.h"
 
 /*
@@ -59,6 +61,17 @@ struct sip_listener {
     unsigned port;
 };
 
+/* Messages on the wire by method (sofia's sip_method_t; 0 is any other
+ * method) and status, [0] received and [1] sent: labels stay bounded
+ * whatever methods a peer invents. */
+#define SIP_WIRE_METHODS (sip_method_publish + 1)
+#define SIP_WIRE_CODES 600      /* 100..699 */
+
+struct sip_wire {
+    uint64_t requests[2][SIP_WIRE_METHODS];
+    uint64_t responses[2][SIP_WIRE_METHODS][SIP_WIRE_CODES];
+};
+
 struct sip {
     struct loop *loop;
     nua_t *nua;
@@ -67,6 +80,7 @@ struct sip {
     struct sip_listener *listeners;
     size_t nlisteners;
     struct sip_counters counters;
+    struct sip_wire *wire;
     int trace;
     sip_shutdown_cb shutdown_done;
     void *shutdown_arg;
@@ -620,6 +634,25 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       TAG_END());
 }
 
+static void
+sip_on_wire(void *arg, const sip_t *msg, int sent)
+{
+    struct sip_wire *w = ((struct sip *)arg)->wire;
+    int m;
+
+    if (msg->sip_request) {
+        m = msg->sip_request->rq_method;
+        w->requests[sent][m > 0 && m < SIP_WIRE_METHODS ? m : 0]++;
+    } else if (msg->sip_cseq) {
+        int code = msg->sip_status->st_status;
+
+        m = msg->sip_cseq->cs_method;
+        if (code >= 100 && code < 100 + SIP_WIRE_CODES)
+            w->responses[sent][m > 0 && m < SIP_WIRE_METHODS ? m : 0]
+                        [code - 100]++;
+    }
+}
+
 int
 sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
 {
@@ -638,8 +671,11 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
         return -ENOMEM;
     }
     sip->loop = loop;
-    if (sip_record_listeners(sip, cfg) != 0 || sip_limits_apply(sip, cfg) != 0)
+    sip->wire = calloc(1, sizeof(*sip->wire));
+    if (sip->wire == NULL || sip_record_listeners(sip, cfg) != 0 ||
+        sip_limits_apply(sip, cfg) != 0)
         goto fail;
+    siptap_set_hook(sip_on_wire, sip);
     sip->nua = sip_create_nua(sip, cfg);
     if (sip->nua == NULL) {
         log_err("sip", "cannot bind the SIP transports (address in use, "
@@ -652,6 +688,8 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
     return 0;
 
 fail:
+    siptap_set_hook(NULL, NULL);
+    free(sip->wire);
     limit_destroy(sip->limit);
     limit_cfg_clear(&sip->limits);
     free(sip->listeners);
@@ -677,6 +715,8 @@ sip_destroy(struct sip *sip)
     if (sip->nua)
         nua_destroy(sip->nua);
     sipfix_set_root(NULL);
+    siptap_set_hook(NULL, NULL);
+    free(sip->wire);
     sip_routes_free(sip);
     limit_destroy(sip->limit);
     limit_cfg_clear(&sip->limits);
@@ -789,4 +829,94 @@ void
 sip_get_counters(const struct sip *sip, struct sip_counters *out)
 {
     *out = sip->counters;
+}
+
+/* ---- metrics ---- */
+
+/* As in <sofia-sip/sip_header.h>, whose sip_route_*() clash with ours. */
+extern char const *const sip_method_names[];
+
+static const char *
+sip_wire_method(int m)
+{
+    return m == 0 ? "other" : sip_method_names[m];
+}
+
+static void
+sip_put_wire(const struct sip_wire *w, struct metrics_out *o, int sent)
+{
+    metrics_family(o, sent ? "sipbridge_sip_requests_sent_total"
+                           : "sipbridge_sip_requests_received_total",
+                   METRICS_COUNTER, sent
+                   ? "SIP requests sent, retransmissions included."
+                   : "SIP requests received, retransmissions included.");
+    for (int m = 0; m < SIP_WIRE_METHODS; m++)
+        metrics_sample(o, (double)w->requests[sent][m], "method",
+                       sip_wire_method(m), NULL);
+    metrics_family(o, sent ? "sipbridge_sip_responses_sent_total"
+                           : "sipbridge_sip_responses_received_total",
+                   METRICS_COUNTER, sent
+                   ? "SIP responses sent, by CSeq method and status code."
+                   : "SIP responses received, by CSeq method and status "
+                     "code.");
+    for (int m = 0; m < SIP_WIRE_METHODS; m++) {
+        for (int c = 0; c < SIP_WIRE_CODES; c++) {
+            char code[8];
+
+            if (w->responses[sent][m][c] == 0)
+                continue;
+            snprintf(code, sizeof(code), "%d", c + 100);
+            metrics_sample(o, (double)w->responses[sent][m][c], "method",
+                           sip_wire_method(m), "code", code, NULL);
+        }
+    }
+}
+
+static void
+sip_put_transactions(const struct sip *sip, struct metrics_out *o)
+{
+    struct siptap_transactions t = { 0 };
+
+    siptap_transactions(&t);
+    metrics_family(o, "sipbridge_sip_transactions", METRICS_GAUGE,
+                   "SIP transactions the stack holds, answered ones kept "
+                   "for retransmissions included.");
+    metrics_sample(o, (double)t.server, "side", "server", NULL);
+    metrics_sample(o, (double)t.client, "side", "client", NULL);
+    metrics_family(o, "sipbridge_sip_dialogs", METRICS_GAUGE,
+                   "INVITE dialogs: conference participants and SIP API "
+                   "calls ([limits] max_dialogs counts these).");
+    metrics_sample(o, (double)sip_dialogs(sip), NULL);
+}
+
+static void
+sip_put_refusals(const struct sip *sip, struct metrics_out *o)
+{
+    const struct sip_counters *n = &sip->counters;
+    struct limit_counters c = { 0 };
+
+    if (sip->limit)
+        limit_get_counters(sip->limit, &c);
+    metrics_family(o, "sipbridge_sip_requests_refused_total", METRICS_COUNTER,
+                   "New requests the core answered itself: 503 over a "
+                   "source's rate or max_dialogs, 404 for a user part "
+                   "nobody owns, 5xx when its owner failed.");
+    metrics_sample(o, (double)n->limited, "reason", "rate_limit", NULL);
+    metrics_sample(o, (double)n->dialogs_full, "reason", "max_dialogs", NULL);
+    metrics_sample(o, (double)n->not_found, "reason", "not_found", NULL);
+    metrics_sample(o, (double)n->rejected, "reason", "error", NULL);
+    metrics_family(o, "sipbridge_sip_sources_blocked", METRICS_GAUGE,
+                   "Source addresses over their [limits] source_rate now.");
+    metrics_sample(o, (double)c.blocked_now, NULL);
+}
+
+void
+sip_metrics(void *arg, struct metrics_out *o)
+{
+    const struct sip *sip = arg;
+
+    sip_put_wire(sip->wire, o, 0);
+    sip_put_wire(sip->wire, o, 1);
+    sip_put_transactions(sip, o);
+    sip_put_refusals(sip, o);
 }

@@ -13,6 +13,7 @@
 #include "sipbridge/ctl.h"
 #include "sipbridge/db.h"
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/loop.h"
 
 static int mwi_register_requests(struct mwi *m);
@@ -192,6 +193,41 @@ mwi_status_json(const struct mwi *m)
         "retries", (json_int_t)n->retries, "failed", (json_int_t)n->failed,
         "listen_payloads", (json_int_t)n->listen_payloads, "listen_bad",
         (json_int_t)n->listen_bad);
+}
+
+void
+mwi_metrics(void *arg, struct metrics_out *o)
+{
+    const struct mwi *m = arg;
+    const struct mwi_counters *n = &m->n;
+
+    metrics_family(o, "sipbridge_mwi_notifies_total", METRICS_COUNTER,
+                   "MWI NOTIFYs answered, by outcome (gone: the watcher's "
+                   "subscription no longer exists; its row is deleted).");
+    metrics_sample(o, (double)n->ok, "outcome", "ok", NULL);
+    metrics_sample(o, (double)n->gone, "outcome", "gone", NULL);
+    metrics_sample(o, (double)n->timeouts, "outcome", "timeout", NULL);
+    metrics_sample(o, (double)n->failed, "outcome", "failed", NULL);
+    metrics_family(o, "sipbridge_mwi_notify_retries_total", METRICS_COUNTER,
+                   "MWI NOTIFYs sent again after a failure.");
+    metrics_sample(o, (double)n->retries, NULL);
+    metrics_family(o, "sipbridge_mwi_notifies_in_flight", METRICS_GAUGE,
+                   "MWI NOTIFYs sent and not yet answered.");
+    metrics_sample(o, (double)m->ntx, NULL);
+    metrics_family(o, "sipbridge_mwi_mailboxes_pending", METRICS_GAUGE,
+                   "Mailboxes whose state waits for a watcher lookup or a "
+                   "database that is down.");
+    metrics_sample(o, (double)(m->boxes ? strmap_size(m->boxes) : 0), NULL);
+    metrics_family(o, "sipbridge_mwi_lookups_total", METRICS_COUNTER,
+                   "active_watchers lookups answered, by outcome.");
+    metrics_sample(o, (double)(n->lookups - n->lookup_errors -
+                               m->lookups_out), "outcome", "ok", NULL);
+    metrics_sample(o, (double)n->lookup_errors, "outcome", "error", NULL);
+    metrics_family(o, "sipbridge_mwi_database_up", METRICS_GAUGE,
+                   "1 while the MWI database is connected (0 when MWI is "
+                   "off).");
+    metrics_sample(o, m->cfg.enabled && m->db && db_is_connected(m->db),
+                   NULL);
 }
 
 /* ---- control requests ---- */

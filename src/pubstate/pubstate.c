@@ -14,6 +14,7 @@
 #include "sipbridge/ctl.h"
 #include "sipbridge/digest.h"
 #include "sipbridge/log.h"
+#include "sipbridge/metrics.h"
 #include "sipbridge/peer.h"
 #include "sipbridge/pubstate_eid.h"
 
@@ -338,6 +339,79 @@ pubstate_destroy(struct pubstate *ps)
     digest_destroy(ps->digest);
     pubstate_store_destroy(ps->store);
     free(ps);
+}
+
+static void
+pubstate_put_inbound(const struct pubstate *ps, struct metrics_out *o)
+{
+    const struct ps_counters *n = &ps->n;
+
+    metrics_family(o, "sipbridge_publish_received_total", METRICS_COUNTER,
+                   "PUBLISH requests received, by outcome (unauthorized: "
+                   "challenged with 401).");
+    metrics_sample(o, (double)n->in_ok, "outcome", "ok", NULL);
+    metrics_sample(o, (double)n->in_bad, "outcome", "bad_request", NULL);
+    metrics_sample(o, (double)n->in_forbidden, "outcome", "forbidden", NULL);
+    metrics_sample(o, (double)n->in_not_found, "outcome", "not_found", NULL);
+    metrics_sample(o, (double)n->in_412, "outcome", "conditional_failed",
+                   NULL);
+    metrics_sample(o, (double)n->in_401, "outcome", "unauthorized", NULL);
+    metrics_sample(o, (double)n->in_own_eid, "outcome", "own_entity_id",
+                   NULL);
+    metrics_sample(o, (double)n->in_ignored, "outcome", "ignored", NULL);
+    metrics_family(o, "sipbridge_publish_states_applied_total",
+                   METRICS_COUNTER, "Device and mailbox states taken from "
+                   "peers' PUBLISH bodies.");
+    metrics_sample(o, (double)n->states_applied, NULL);
+    metrics_family(o, "sipbridge_publish_publications", METRICS_GAUGE,
+                   "Inbound publications (SIP-ETags) alive now.");
+    metrics_sample(o, (double)ps->npubs, NULL);
+    metrics_family(o, "sipbridge_publish_devices", METRICS_GAUGE,
+                   "Device states known.");
+    metrics_sample(o, (double)pubstate_store_ndevices(ps->store), NULL);
+    metrics_family(o, "sipbridge_publish_mailboxes", METRICS_GAUGE,
+                   "Mailbox states known.");
+    metrics_sample(o, (double)pubstate_store_nmailboxes(ps->store), NULL);
+}
+
+static void
+pubstate_put_outbound(const struct pubstate *ps, struct metrics_out *o)
+{
+    const struct ps_target *t;
+
+    metrics_family(o, "sipbridge_publish_sent_total", METRICS_COUNTER,
+                   "PUBLISH requests to outbound-publish targets answered, "
+                   "by outcome.");
+    for (t = ps->targets; t; t = t->next) {
+        metrics_sample(o, (double)t->ok, "target", t->cfg.name, "outcome",
+                       "ok", NULL);
+        metrics_sample(o, (double)t->failed, "target", t->cfg.name,
+                       "outcome", "failed", NULL);
+    }
+    metrics_family(o, "sipbridge_publish_coalesced_total", METRICS_COUNTER,
+                   "State changes merged into a later PUBLISH while one "
+                   "was in flight or the target was backing off.");
+    for (t = ps->targets; t; t = t->next)
+        metrics_sample(o, (double)t->coalesced, "target", t->cfg.name, NULL);
+    metrics_family(o, "sipbridge_publish_queue_depth", METRICS_GAUGE,
+                   "Devices and mailboxes waiting to be published to each "
+                   "target.");
+    for (t = ps->targets; t; t = t->next)
+        metrics_sample(o, (double)pubstate_queue_len(t->queue), "target",
+                       t->cfg.name, NULL);
+    metrics_family(o, "sipbridge_publish_target_backoff", METRICS_GAUGE,
+                   "1 while a target is unreachable and retried with "
+                   "backoff.");
+    for (t = ps->targets; t; t = t->next)
+        metrics_sample(o, t->state == PS_T_BACKOFF, "target", t->cfg.name,
+                       NULL);
+}
+
+void
+pubstate_metrics(void *arg, struct metrics_out *o)
+{
+    pubstate_put_inbound(arg, o);
+    pubstate_put_outbound(arg, o);
 }
 
 json_t *
