@@ -590,6 +590,27 @@ cfg_check_ids(const struct ini_section *sec, const char *key, int groups,
     return rc;
 }
 
+/* group: one name or gid; the daemon would fail to chgrp its socket only
+ * at start. */
+static int
+cfg_check_group(const struct ini_section *sec, struct cfg_errors *errs)
+{
+    const struct ini_entry *e = ini_find(sec, "group");
+    unsigned *ids = NULL;
+    size_t n = 0;
+
+    if (cfg_check_ids(sec, "group", 1, errs) < 0)
+        return -EINVAL;
+    if (e && cfg_parse_ids(e->value, 1, &ids, &n, NULL, 0) == 0 && n != 1) {
+        cfg_errors_add(errs, e->file, e->line, "[%s] group: one group, not "
+                       "a list", sec->name);
+        free(ids);
+        return -EINVAL;
+    }
+    free(ids);
+    return 0;
+}
+
 static int
 cfg_check_control(const struct ini_section *sec, struct cfg_errors *errs)
 {
@@ -599,7 +620,8 @@ cfg_check_control(const struct ini_section *sec, struct cfg_errors *errs)
     if (cfg_check_absolute(sec, "socket", errs) < 0)
         return -EINVAL;
     if (cfg_check_ids(sec, "allow_users", 0, errs) < 0 ||
-        cfg_check_ids(sec, "allow_groups", 1, errs) < 0)
+        cfg_check_ids(sec, "allow_groups", 1, errs) < 0 ||
+        cfg_check_group(sec, errs) < 0)
         return -EINVAL;
     if (e == NULL || strlen(e->value) < sizeof(sun.sun_path))
         return 0;

@@ -734,19 +734,41 @@ ctl_apply_perms(const char *path, const struct cfg_control *cfg)
         return -errno;
     }
     if (cfg->group && cfg->group[0]) {
-        struct group *gr = getgrnam(cfg->group);
+        unsigned *gid = NULL;
+        size_t n = 0;
+        char bad[64];
+        int rc = cfg_parse_ids(cfg->group, 1, &gid, &n, bad, sizeof(bad));
 
-        if (gr == NULL) {
+        if (rc != 0 || n != 1) {
             log_err("ctl", "control group '%s' does not exist", cfg->group);
-            return -ENOENT;
+            free(gid);
+            return rc ? rc : -EINVAL;
         }
-        if (chown(path, (uid_t)-1, gr->gr_gid) != 0) {
+        rc = chown(path, (uid_t)-1, (gid_t)gid[0]);
+        free(gid);
+        if (rc != 0) {
             log_err("ctl", "chgrp %s %s: %s", cfg->group, path,
                     strerror(errno));
             return -errno;
         }
     }
     return 0;
+}
+
+/* @return 1 if something accepts connections on @p sun. */
+static int
+ctl_socket_live(const struct sockaddr_un *sun)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int live;
+
+    if (fd < 0)
+        return 0;
+    /* A full backlog (EAGAIN) is a live listener too. */
+    live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
+           errno == EAGAIN;
+    close(fd);
+    return live;
 }
 
 static int
@@ -760,9 +782,17 @@ ctl_listen(struct ctl *ctl, const struct cfg_control *cfg)
         return -ENAMETOOLONG;
     }
     strcpy(sun.sun_path, cfg->socket);
-    /* A socket file left by a crash would make bind fail forever. */
-    if (lstat(cfg->socket, &st) == 0 && S_ISSOCK(st.st_mode))
+    /* A socket file left by a crash would make bind fail forever; one a
+     * running daemon listens on is that daemon's. */
+    if (lstat(cfg->socket, &st) == 0 && S_ISSOCK(st.st_mode)) {
+        if (ctl_socket_live(&sun)) {
+            log_err("ctl", "control socket %s is in use by a running "
+                    "daemon: stop it, or give this one another socket",
+                    cfg->socket);
+            return -EADDRINUSE;
+        }
         unlink(cfg->socket);
+    }
     ctl->listener = evconnlistener_new_bind(
         ctl->base, ctl_on_accept, ctl,
         LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, 64,

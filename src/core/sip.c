@@ -47,6 +47,10 @@
 
 #define SIP_ROUTE_BUCKETS 256
 
+/* A forced shutdown's bound: it must fit in the 5 s a stop may take. */
+#define SIP_FINISH_STEPS 10
+#define SIP_FINISH_STEP_MS 100
+
 struct sip_route {
     struct sip_route *next;
     char *user;
@@ -84,6 +88,9 @@ struct sip {
     int trace;
     sip_shutdown_cb shutdown_done;
     void *shutdown_arg;
+    int shutdown_started;       /* nua_shutdown() called */
+    int shutdown_final;         /* nua_r_shutdown 2xx+: nua_destroy() safe */
+    int dying;                  /* forced shutdown: events go nowhere */
     char allow_events[256];     /* event packages PUBLISH may carry */
     const struct sip_route_ops *fallback;   /* requests no user part owns */
     void *fallback_owner;
@@ -541,10 +548,13 @@ sip_callback(nua_event_t event, int status, char const *phrase, nua_t *nua,
     struct sip_event ev = { event, status, phrase, nua, nh, sip_msg, tags, NULL };
 
     if (event == nua_r_shutdown) {
+        sip->shutdown_final = status >= 200;
         if (status >= 200 && sip->shutdown_done)
             sip->shutdown_done(sip->shutdown_arg);
         return;
     }
+    if (sip->dying)
+        return;     /* the owners may be gone already */
     if (hmagic != NULL) {
         struct sip_owner *owner = (struct sip_owner *)hmagic;
 
@@ -703,8 +713,31 @@ sip_shutdown(struct sip *sip, sip_shutdown_cb done, void *arg)
 {
     sip->shutdown_done = done;
     sip->shutdown_arg = arg;
+    sip->shutdown_started = 1;
     nua_shutdown(sip->nua);
     loop_kick(sip->loop);
+}
+
+/*
+ * nua_destroy() aborts the process unless nua_shutdown() has completed: a
+ * start-up that failed half-way, or a stop past its deadline, finish it
+ * here, stepping sofia's root directly for a bounded time.  @return 1 if
+ * nua may be destroyed.
+ */
+static int
+sip_finish_shutdown(struct sip *sip)
+{
+    sip->dying = 1;
+    sip->shutdown_done = NULL;
+    if (!sip->shutdown_started) {
+        sip->shutdown_started = 1;
+        nua_shutdown(sip->nua);
+    }
+    for (int i = 0; i < SIP_FINISH_STEPS && !sip->shutdown_final; i++)
+        su_root_step(loop_root(sip->loop), SIP_FINISH_STEP_MS);
+    if (!sip->shutdown_final)
+        log_warn("sip", "SIP stack still shutting down; left to the exit");
+    return sip->shutdown_final;
 }
 
 void
@@ -712,7 +745,7 @@ sip_destroy(struct sip *sip)
 {
     if (sip == NULL)
         return;
-    if (sip->nua)
+    if (sip->nua && (sip->shutdown_final || sip_finish_shutdown(sip)))
         nua_destroy(sip->nua);
     sipfix_set_root(NULL);
     siptap_set_hook(NULL, NULL);

@@ -50,6 +50,16 @@ class CheckConfig(sbtest.unittest.TestCase):
         self.assert_error(self.base.replace("5060", "99999"),
                           "%(f)s:7: [udp] bind '127.0.0.1:99999': port out of range")
 
+    def test_control_group_must_exist(self):
+        """A missing group would fail only at start (chgrp of the socket)."""
+        self.assert_error(self.base + "group=no-such-group-sbtest\n",
+                          "%(f)s:11: [control] group: no group 'no-such-group-sbtest' on "
+                          "this host")
+        self.assertEqual(check(self.write(self.base + "group=root\n")).returncode, 0)
+        self.assertEqual(check(self.write(self.base + "group=0\n")).returncode, 0)
+        self.assert_error(self.base + "group=root,0\n",
+                          "%(f)s:11: [control] group: one group, not a list")
+
     def test_missing_required_key(self):
         self.assert_error(self.base + "[pg]\ntype=database\nmax_queue=10\n",
                           "%(f)s:11: [pg] type=database: missing required key 'conninfo'")

@@ -63,8 +63,9 @@ class AccessTest(unittest.TestCase):
             st = os.stat(d.sock_path)
             self.assertEqual(stat.S_IMODE(st.st_mode), 0o600)
             self.assertEqual(st.st_gid, gid)
-            reload(d, "group=%d\n" % gid, mode="0640")
+            reload(d, "group=%d\n" % gid, mode="0640")     # a gid works as well
             self.assertEqual(stat.S_IMODE(os.stat(d.sock_path).st_mode), 0o640)
+            self.assertNotIn("does not exist", d.log())
 
     def test_uid_not_allowed_is_refused(self):
         uid, gid = os.getuid(), os.getgid()

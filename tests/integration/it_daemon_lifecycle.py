@@ -1,6 +1,8 @@
 """Daemon behaviour: the start-up line lists the listeners; without -f it
-goes to the background once ready; the idle loop does not spin; the UDP
-receive buffer is what the config asks."""
+goes to the background once ready; a start-up that fails after the SIP
+stack is up exits 1, not abort; a second daemon does not take a live
+control socket; the idle loop does not spin; the UDP receive buffer is
+what the config asks."""
 import os
 import re
 import signal
@@ -42,6 +44,44 @@ class Lifecycle(sbtest.unittest.TestCase):
                 self.assertEqual(r.returncode, 1)
         finally:
             d.cleanup()
+
+    def test_start_failure_after_the_sip_stack_exits_1(self):
+        """The control socket is made after the SIP stack: its failure used to
+        end in sofia's assertion (nua_destroy before nua_shutdown), SIGABRT."""
+        d = sbtest.Daemon(start=False)
+        self.addCleanup(d.cleanup)
+        bad = os.path.join(d.dir, "no-such-dir", "control.sock")
+        d.write_config(d.config_text().replace("socket=%s" % d.sock_path, "socket=%s" % bad))
+        r = subprocess.run([sbtest.DAEMON, "-f", "-c", d.conf], capture_output=True, text=True,
+                           timeout=sbtest.bounded(10))
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertIn("cannot listen on %s: No such file or directory" % bad, r.stderr)
+        self.assertIn("start-up failed", r.stderr)
+        self.assertNotIn("Assertion", r.stderr)
+
+    def test_live_control_socket_is_not_taken_over(self):
+        """A second daemon given the first one's socket (other SIP ports)
+        refuses to start; the first keeps its socket."""
+        with sbtest.Daemon() as first:
+            d = sbtest.Daemon(start=False)
+            self.addCleanup(d.cleanup)
+            d.write_config(d.config_text().replace("socket=%s" % d.sock_path,
+                                                   "socket=%s" % first.sock_path))
+            r = subprocess.run([sbtest.DAEMON, "-f", "-c", d.conf], capture_output=True,
+                               text=True, timeout=sbtest.bounded(10))
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("control socket %s is in use by a running daemon" % first.sock_path,
+                          r.stderr)
+            self.assertEqual(first.status()["pid"], first.proc.pid)
+        # A socket file left by a crash is still replaced.
+        d2 = sbtest.Daemon(start=False)
+        self.addCleanup(d2.cleanup)
+        stale = sbtest.socket.socket(sbtest.socket.AF_UNIX, sbtest.socket.SOCK_STREAM)
+        stale.bind(d2.sock_path)
+        stale.close()
+        d2.start()
+        self.assertTrue(d2.alive())
+        d2.stop()
 
     def test_idle_loop_does_not_spin(self):
         # nua's own 1 s timer is the floor; a 1 ms re-arm bug would give ~1000/s.
