@@ -8,7 +8,9 @@
 #                memcheck (tests/valgrind, build-valgrind/)
 #   --fuzz       every libFuzzer harness for 30 s, two at a time
 #                (tests/fuzz/run, build-fuzz/)
-#   --all        all four, one after the other (what CI runs)
+#   --deb        build, lint, install, run and purge the Debian package
+#                (packaging/check-deb; needs root and port 5060 free)
+#   --all        all five, one after the other (what CI runs)
 set -eu
 cd "$(dirname "$0")/.."
 sh scripts/deps.sh test
@@ -31,7 +33,9 @@ normal) run_suite build ;;
     run_suite build-asan -DSIPBRIDGE_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug ;;
 --valgrind) python3 tests/valgrind --build build-valgrind ;;
 --fuzz) python3 tests/fuzz/run --time 30 --jobs 2 --build-dir build-fuzz ;;
+--deb) bash packaging/check-deb ;;
 --all) sh scripts/run-tests.sh && sh scripts/run-tests.sh --sanitize &&
-    sh scripts/run-tests.sh --valgrind && sh scripts/run-tests.sh --fuzz ;;
-*) echo "usage: $0 [--sanitize|--valgrind|--fuzz|--all]" >&2; exit 64 ;;
+    sh scripts/run-tests.sh --valgrind && sh scripts/run-tests.sh --fuzz &&
+    sh scripts/run-tests.sh --deb ;;
+*) echo "usage: $0 [--sanitize|--valgrind|--fuzz|--deb|--all]" >&2; exit 64 ;;
 esac
