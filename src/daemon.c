@@ -180,8 +180,9 @@ daemon_metrics(void *arg, struct metrics_out *o)
                    "Configuration reloads, by outcome.");
     metrics_sample(o, (double)sb->reloads, "outcome", "ok", NULL);
     metrics_sample(o, (double)sb->reload_failures, "outcome", "failed", NULL);
-    metrics_family(o, "sipbridge_loop_wakeups_total", METRICS_COUNTER,
-                   "Event loop wake-ups (a socket or a timer was due).");
+    metrics_family(o, "sipbridge_sip_stack_wakeups_total", METRICS_COUNTER,
+                   "Times the loop ran the SIP stack (one of its sockets or "
+                   "timers was due).");
     metrics_sample(o, (double)ls.wakeups, NULL);
     db_metrics(sb->dbs, sb->ndbs, o);
 }

@@ -4,6 +4,8 @@
 #include "sipbridge/metrics.h"
 
 #include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include <event2/bufferevent.h>
 #include <event2/http.h>
 
 #include "sipbridge/log.h"
@@ -293,6 +296,22 @@ metrics_reply_text(struct evhttp_request *req, int code, const char *reason,
         evbuffer_free(b);
 }
 
+/* evhttp writes a large body in 16 KiB pieces: without this, Nagle holds
+ * the later ones for the client's delayed ACK (40 ms) on a kept-alive
+ * connection (bench/metrics). */
+static void
+metrics_nodelay(struct evhttp_request *req)
+{
+    struct evhttp_connection *conn = evhttp_request_get_connection(req);
+    struct bufferevent *bev = conn ? evhttp_connection_get_bufferevent(conn)
+                                   : NULL;
+    int one = 1;
+
+    if (bev)
+        (void)setsockopt(bufferevent_getfd(bev), IPPROTO_TCP, TCP_NODELAY,
+                         &one, sizeof(one));
+}
+
 static void
 metrics_on_request(struct evhttp_request *req, void *arg)
 {
@@ -313,6 +332,7 @@ metrics_on_request(struct evhttp_request *req, void *arg)
                            "method not allowed: use GET");
         return;
     }
+    metrics_nodelay(req);
     b = evbuffer_new();
     if (b == NULL) {
         metrics_reply_text(req, HTTP_INTERNAL, "Internal Server Error",

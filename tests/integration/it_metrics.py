@@ -372,7 +372,7 @@ class Metrics(sbtest.unittest.TestCase):
         self.assertLessEqual(s.value("sipbridge_loop_lag_seconds_bucket", le="0.001"),
                              s.value("sipbridge_loop_lag_seconds_bucket", le="5"))
         self.assertGreaterEqual(s.value("sipbridge_loop_lag_seconds_sum"), 0)
-        self.assertGreater(s.value("sipbridge_loop_wakeups_total"), 0)
+        self.assertGreater(s.value("sipbridge_sip_stack_wakeups_total"), 0)
 
     # -- HTTP ----------------------------------------------------------------------
 
