@@ -175,7 +175,7 @@ daemon_metrics(void *arg, struct metrics_out *o)
     metrics_sample(o, 1, "version", SIPBRIDGE_VERSION, NULL);
     metrics_family(o, "sipbridge_start_time_seconds", METRICS_GAUGE,
                    "When the daemon started, seconds since the Unix epoch.");
-    metrics_sample(o, (double)time(NULL) - daemon_uptime(sb), NULL);
+    metrics_sample(o, (double)sb->started_at, NULL);
     metrics_family(o, "sipbridge_config_reloads_total", METRICS_COUNTER,
                    "Configuration reloads, by outcome.");
     metrics_sample(o, (double)sb->reloads, "outcome", "ok", NULL);
@@ -605,6 +605,7 @@ daemon_start(struct sipbridge *sb, const char *cfg_path, struct cfg *cfg)
     sb->cfg = cfg;
     sb->cfg_path = strdup(cfg_path);
     clock_gettime(CLOCK_MONOTONIC, &sb->started);
+    sb->started_at = time(NULL);
     log_set_level(cfg->global.log_level);
     daemon_make_state_dir(cfg->global.state_dir);
     rc = loop_create(&sb->loop, NULL);

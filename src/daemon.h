@@ -45,6 +45,7 @@ struct sipbridge {
     struct event *ev_watchdog;   /* sd_notify WATCHDOG=1, if enabled */
     struct event *ev_stop_deadline;
     struct timespec started;     /* CLOCK_MONOTONIC */
+    time_t started_at;           /* the same, wall clock */
     bool stopping;
     uint64_t reloads, reload_failures;
 };

@@ -22,6 +22,9 @@
  * during the call only. */
 typedef void (*siptap_cb)(void *arg, const sip_t *sip, int sent);
 
+/** Find the library's own functions.  @return 0, or -ENOSYS. */
+int siptap_init(void);
+
 /** Show every message to @p cb from now on (NULL: to nobody). */
 void siptap_set_hook(siptap_cb cb, void *arg);
 

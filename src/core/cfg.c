@@ -601,7 +601,8 @@ cfg_check_group(const struct ini_section *sec, struct cfg_errors *errs)
 
     if (cfg_check_ids(sec, "group", 1, errs) < 0)
         return -EINVAL;
-    if (e && cfg_parse_ids(e->value, 1, &ids, &n, NULL, 0) == 0 && n != 1) {
+    if (e && e->value[0] &&
+        cfg_parse_ids(e->value, 1, &ids, &n, NULL, 0) == 0 && n != 1) {
         cfg_errors_add(errs, e->file, e->line, "[%s] group: one group, not "
                        "a list", sec->name);
         free(ids);

@@ -755,7 +755,8 @@ ctl_apply_perms(const char *path, const struct cfg_control *cfg)
     return 0;
 }
 
-/* @return 1 if something accepts connections on @p sun. */
+/* @return 0 only if nobody listens on @p sun (a file left by a crash):
+ * a full backlog, or a socket we may not open, is someone's. */
 static int
 ctl_socket_live(const struct sockaddr_un *sun)
 {
@@ -764,9 +765,8 @@ ctl_socket_live(const struct sockaddr_un *sun)
 
     if (fd < 0)
         return 0;
-    /* A full backlog (EAGAIN) is a live listener too. */
     live = connect(fd, (const struct sockaddr *)sun, sizeof(*sun)) == 0 ||
-           errno == EAGAIN;
+           errno != ECONNREFUSED;
     close(fd);
     return live;
 }

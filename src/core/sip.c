@@ -48,7 +48,7 @@
 #define SIP_ROUTE_BUCKETS 256
 
 /* A forced shutdown's bound: it must fit in the 5 s a stop may take. */
-#define SIP_FINISH_STEPS 10
+#define SIP_FINISH_MS 1000
 #define SIP_FINISH_STEP_MS 100
 
 struct sip_route {
@@ -675,6 +675,11 @@ sip_create(struct sip **out, struct loop *loop, const struct cfg *cfg)
         cfg_errors_clear(&errs);
         return -EINVAL;
     }
+    if (siptap_init() != 0) {
+        log_err("sip", "sofia-sip's tport_tsend/tport_deliver/nta_agent_* "
+                "not found: cannot watch the stack");
+        return -ENOSYS;
+    }
     sip = calloc(1, sizeof(*sip));
     if (sip == NULL || su_home_init(sip->home) != 0) {
         free(sip);
@@ -727,13 +732,15 @@ sip_shutdown(struct sip *sip, sip_shutdown_cb done, void *arg)
 static int
 sip_finish_shutdown(struct sip *sip)
 {
+    uint64_t deadline = sip_now_ms() + SIP_FINISH_MS;
+
     sip->dying = 1;
     sip->shutdown_done = NULL;
     if (!sip->shutdown_started) {
         sip->shutdown_started = 1;
         nua_shutdown(sip->nua);
     }
-    for (int i = 0; i < SIP_FINISH_STEPS && !sip->shutdown_final; i++)
+    while (!sip->shutdown_final && sip_now_ms() < deadline)
         su_root_step(loop_root(sip->loop), SIP_FINISH_STEP_MS);
     if (!sip->shutdown_final)
         log_warn("sip", "SIP stack still shutting down; left to the exit");
