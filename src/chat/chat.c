@@ -2,7 +2,6 @@
  * chat.c - conferences from the config, their lifecycle, control requests.
  */
 #include <errno.h>
-#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -534,47 +533,52 @@ chat_conf_json(const struct chat_conf *conf, bool with_parts)
     return o;
 }
 
-/* One sample per live conference of the family just started. */
-static void
+/* One family, one sample per live conference: the value read by @p get
+ * (as db_metrics() does per database). */
+static unsigned
 chat_put_per_conf(const struct chat *chat, struct metrics_out *o,
-                  size_t field)
+                  const char *name, enum metrics_kind kind, const char *help,
+                  double (*get)(const struct chat_conf *))
 {
+    unsigned n = 0;
+
+    metrics_family(o, name, kind, help);
     for (const struct chat_conf *c = chat->confs; c; c = c->next) {
-        if (!c->gone)
-            metrics_sample(o, (double)*(const uint64_t *)((const char *)c +
-                                                          field),
-                           "conference", c->name, NULL);
+        if (c->gone)
+            continue;
+        n++;
+        metrics_sample(o, get(c), "conference", c->name, NULL);
     }
+    return n;
 }
+
+static double chat_get_parts(const struct chat_conf *c) { return c->nparts; }
+static double chat_get_messages(const struct chat_conf *c) { return (double)c->messages; }
+static double chat_get_relays(const struct chat_conf *c) { return (double)c->deliveries; }
+static double chat_get_failures(const struct chat_conf *c) { return (double)c->failures; }
 
 void
 chat_metrics(void *arg, struct metrics_out *o)
 {
     const struct chat *chat = arg;
-    unsigned nconf = 0;
+    unsigned nconf;
 
-    metrics_family(o, "sipbridge_conference_participants", METRICS_GAUGE,
-                   "Participants in each conference now.");
-    for (const struct chat_conf *c = chat->confs; c; c = c->next) {
-        nconf += !c->gone;
-        if (!c->gone)
-            metrics_sample(o, c->nparts, "conference", c->name, NULL);
-    }
+    nconf = chat_put_per_conf(chat, o, "sipbridge_conference_participants",
+                              METRICS_GAUGE, "Participants in each "
+                              "conference now.", chat_get_parts);
     metrics_family(o, "sipbridge_conferences", METRICS_GAUGE,
                    "Conferences configured.");
     metrics_sample(o, nconf, NULL);
-    metrics_family(o, "sipbridge_conference_messages_total", METRICS_COUNTER,
-                   "Chat messages received for relay, from participants "
-                   "or conference_send.");
-    chat_put_per_conf(chat, o, offsetof(struct chat_conf, messages));
-    metrics_family(o, "sipbridge_conference_relays_total", METRICS_COUNTER,
-                   "Copies of chat messages relayed, one per other "
-                   "participant.");
-    chat_put_per_conf(chat, o, offsetof(struct chat_conf, deliveries));
-    metrics_family(o, "sipbridge_conference_relay_failures_total",
-                   METRICS_COUNTER, "Relayed copies that failed or were "
-                   "dropped behind a slow participant.");
-    chat_put_per_conf(chat, o, offsetof(struct chat_conf, failures));
+    chat_put_per_conf(chat, o, "sipbridge_conference_messages_total",
+                      METRICS_COUNTER, "Chat messages received for relay, "
+                      "from participants or conference_send.",
+                      chat_get_messages);
+    chat_put_per_conf(chat, o, "sipbridge_conference_relays_total",
+                      METRICS_COUNTER, "Copies of chat messages relayed, one "
+                      "per other participant.", chat_get_relays);
+    chat_put_per_conf(chat, o, "sipbridge_conference_relay_failures_total",
+                      METRICS_COUNTER, "Relayed copies that failed or were "
+                      "dropped behind a slow participant.", chat_get_failures);
     metrics_family(o, "sipbridge_conference_joins_total", METRICS_COUNTER,
                    "INVITEs into a conference, by outcome.");
     metrics_sample(o, (double)chat->joins, "outcome", "joined", NULL);

@@ -596,20 +596,22 @@ static int
 cfg_check_group(const struct ini_section *sec, struct cfg_errors *errs)
 {
     const struct ini_entry *e = ini_find(sec, "group");
-    unsigned *ids = NULL;
-    size_t n = 0;
+    unsigned *ids;
+    size_t n;
+    char bad[64];
+    int rc;
 
-    if (cfg_check_ids(sec, "group", 1, errs) < 0)
-        return -EINVAL;
-    if (e && e->value[0] &&
-        cfg_parse_ids(e->value, 1, &ids, &n, NULL, 0) == 0 && n != 1) {
+    if (e == NULL || e->value[0] == '\0')
+        return 0;
+    rc = cfg_parse_ids(e->value, 1, &ids, &n, bad, sizeof(bad));
+    free(ids);
+    if (rc == -ENOENT)
+        cfg_errors_add(errs, e->file, e->line, "[%s] group: no group '%s' on "
+                       "this host", sec->name, bad);
+    else if (rc == 0 && n != 1)
         cfg_errors_add(errs, e->file, e->line, "[%s] group: one group, not "
                        "a list", sec->name);
-        free(ids);
-        return -EINVAL;
-    }
-    free(ids);
-    return 0;
+    return rc == 0 && n == 1 ? 0 : -EINVAL;
 }
 
 static int

@@ -644,21 +644,25 @@ sip_create_nua(struct sip *sip, const struct cfg *cfg)
                       TAG_END());
 }
 
+/* sofia's method number as a row of struct sip_wire: 0 for any other. */
+static int
+sip_wire_row(sip_method_t m)
+{
+    return m > 0 && m < SIP_WIRE_METHODS ? (int)m : 0;
+}
+
 static void
 sip_on_wire(void *arg, const sip_t *msg, int sent)
 {
     struct sip_wire *w = ((struct sip *)arg)->wire;
-    int m;
+    int code;
 
     if (msg->sip_request) {
-        m = msg->sip_request->rq_method;
-        w->requests[sent][m > 0 && m < SIP_WIRE_METHODS ? m : 0]++;
+        w->requests[sent][sip_wire_row(msg->sip_request->rq_method)]++;
     } else if (msg->sip_cseq) {
-        int code = msg->sip_status->st_status;
-
-        m = msg->sip_cseq->cs_method;
+        code = msg->sip_status->st_status;
         if (code >= 100 && code < 100 + SIP_WIRE_CODES)
-            w->responses[sent][m > 0 && m < SIP_WIRE_METHODS ? m : 0]
+            w->responses[sent][sip_wire_row(msg->sip_cseq->cs_method)]
                         [code - 100]++;
     }
 }

@@ -83,7 +83,8 @@ tport_tsend(tport_t *self, msg_t *msg, tp_name_t const *tpn, tag_type_t tag,
     tport_t *tp = NULL;
     ta_list ta;
 
-    siptap_init();
+    if (real_tsend == NULL)
+        siptap_init();
     ta_start(ta, tag, value);
     if (real_tsend)
         tp = real_tsend(self, msg, tpn, ta_tags(ta));
@@ -99,7 +100,8 @@ __attribute__((visibility("default"))) void
 tport_deliver(tport_t *self, msg_t *msg, msg_t *next,
               struct tport_compressor *sc, su_time_t now)
 {
-    siptap_init();
+    if (real_deliver == NULL)
+        siptap_init();
     siptap_show(msg, 0);
     if (real_deliver)
         real_deliver(self, msg, next, sc, now);
@@ -113,7 +115,8 @@ nta_agent_create(su_root_t *root, url_string_t const *name,
     nta_agent_t *agent = NULL;
     ta_list ta;
 
-    siptap_init();
+    if (real_agent_create == NULL)
+        siptap_init();
     ta_start(ta, tag, value);
     if (real_agent_create)
         agent = real_agent_create(root, name, callback, magic, ta_tags(ta));
@@ -126,7 +129,8 @@ nta_agent_create(su_root_t *root, url_string_t const *name,
 __attribute__((visibility("default"))) void
 nta_agent_destroy(nta_agent_t *agent)
 {
-    siptap_init();
+    if (real_agent_destroy == NULL)
+        siptap_init();
     if (agent == siptap_agent)
         siptap_agent = NULL;
     if (real_agent_destroy)
